@@ -1,0 +1,269 @@
+"""The HF `Trainer` with the original CS224N/minGPT optimisation recipe.
+
+This trainer knows nothing about GPT internals (minGPT's rule): it sees a causal LM that takes `input_ids` and
+`labels`, a dataset, and a collator (the workflows that build those are in `hf_birthplace.training`). What it adds to `transformers.Trainer` is the original's optimisation recipe:
+
+- AdamW with betas (0.9, 0.95) and weight decay 0.1 on matmul weights only (not on biases, LayerNorms, embeddings);
+- gradient clipping at 1.0;
+- the learning-rate schedule of minGPT's trainer, counted in *tokens* (examples x (block_size - 1), so that
+  padding choices never change it): linear warm-up over `warmup_tokens`, then
+  `max(0.1, 0.5 * (1 + cos(pi * progress)))` with `progress = (tokens - warmup) / (final_tokens - warmup)`.
+  The original never clamps `progress`, so past `final_tokens` its cosine rises again (the pretraining recipe runs
+  650 epochs against a `final_tokens` of 200 epochs); that is the faithful default, `clamp_lr_schedule` the fix;
+- fresh span corruption every epoch, through an epoch-aware, length-grouped batch sampler (`hf_birthplace.data`);
+- logging of target tokens per second and the schedule's token count, and a loss-curve PNG at the end.
+"""
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+logger = logging.getLogger(__name__)
+
+# The original recipe (CS224N a5 run.py + minGPT trainer.py); one source of truth for scripts and configs.
+WARMUP_TOKENS = 512 * 20
+FINAL_TOKENS_EPOCHS = 200  # final_tokens = 200 * len(pretraining corpus) * block_size, for both stages
+PRETRAIN_EPOCHS, PRETRAIN_BATCH_SIZE, PRETRAIN_LR = 650, 128, 6e-3
+FINETUNE_EPOCHS_SCRATCH, FINETUNE_EPOCHS_PRETRAINED = 75, 10
+FINETUNE_BATCH_SIZE, FINETUNE_LR = 256, 6e-4
+ADAM_BETAS = (0.9, 0.95)
+WEIGHT_DECAY = 0.1
+GRAD_CLIP = 1.0
+
+
+def original_lr_multiplier(tokens: float, warmup_tokens: float, final_tokens: float, clamp: bool = False) -> float:
+    """minGPT's learning-rate multiplier after `tokens` tokens (linear warm-up, then cosine floored at 0.1).
+
+    With `clamp=False` (the original) progress is not capped at 1, so after `final_tokens` the cosine climbs back up
+    towards 1 and falls again every further `final_tokens - warmup_tokens` tokens.
+    """
+    if tokens < warmup_tokens:
+        return tokens / max(1, warmup_tokens)
+    progress = (tokens - warmup_tokens) / max(1, final_tokens - warmup_tokens)
+    if clamp:
+        progress = min(progress, 1.0)
+    return max(0.1, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def examples_after_steps(steps: int, num_examples: int, examples_per_step: int) -> int:
+    """Examples consumed after `steps` optimizer steps when every epoch ends on a partial batch (drop_last=False)."""
+    steps_per_epoch = math.ceil(num_examples / examples_per_step)
+    epochs, rest = divmod(steps, steps_per_epoch)
+    return epochs * num_examples + min(rest * examples_per_step, num_examples)
+
+
+@dataclass
+class CharTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the original recipe's optimiser settings as defaults, plus its token schedule."""
+
+    adam_beta1: float = field(default=ADAM_BETAS[0], metadata={"help": "AdamW beta1 (original: 0.9)."})
+    adam_beta2: float = field(default=ADAM_BETAS[1], metadata={"help": "AdamW beta2 (original: 0.95)."})
+    weight_decay: float = field(
+        default=WEIGHT_DECAY, metadata={"help": "Weight decay on matmul weights only (original: 0.1)."}
+    )
+    max_grad_norm: float = field(default=GRAD_CLIP, metadata={"help": "Gradient clipping norm (original: 1.0)."})
+    warmup_tokens: int = field(
+        default=WARMUP_TOKENS, metadata={"help": "Linear warm-up length in tokens (original: 512*20)."}
+    )
+    final_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Token count at which the cosine reaches its floor. Default: 200 * len(pretraining corpus) * "
+            "block_size, as the original sets it for both pretraining and fine-tuning."
+        },
+    )
+    clamp_lr_schedule: bool = field(
+        default=False,
+        metadata={
+            "help": "Cap the cosine's progress at 1 so the learning rate stays at its floor after final_tokens. "
+            "The original does not (its schedule rises again after 200 epochs' worth of tokens)."
+        },
+    )
+    group_by_length: bool = field(
+        default=True,
+        metadata={
+            "help": "Batch examples of similar length and pad each batch to its own longest example only "
+            "(right padding + causal attention leave every example's loss unchanged). False pads every batch to "
+            "block_size - 1 as the original does."
+        },
+    )
+    save_model_every_epochs: int = field(
+        default=0,
+        metadata={
+            "help": "Also save a light model-only checkpoint (save_pretrained) to output_dir/epoch-N every N epochs, "
+            "for accuracy-against-epochs studies. 0: off."
+        },
+    )
+    logging_steps: float = field(default=10, metadata={"help": "Log loss, lr, tokens/s every N optimizer steps."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to write resumable checkpoints."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Keep only the last N resumable checkpoints."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.group_by_length and self.train_sampling_strategy == "random":
+            self.train_sampling_strategy = "group_by_length"
+
+
+@dataclass
+class PretrainingArguments(CharTrainingArguments):
+    """Identical to `CharTrainingArguments` except for the original pretraining recipe's defaults."""
+
+    num_train_epochs: float = field(default=PRETRAIN_EPOCHS, metadata={"help": "Epochs (original: 650)."})
+    per_device_train_batch_size: int = field(
+        default=PRETRAIN_BATCH_SIZE, metadata={"help": "Batch size per process (original: 128)."}
+    )
+    learning_rate: float = field(default=PRETRAIN_LR, metadata={"help": "Peak learning rate (original: 6e-3)."})
+
+
+@dataclass
+class FinetuningArguments(CharTrainingArguments):
+    """Identical to `CharTrainingArguments` except for the original fine-tuning recipe's defaults."""
+
+    num_train_epochs: float = field(
+        default=-1,
+        metadata={"help": "Epochs; -1 picks the original's: 75 from scratch, 10 from a pretrained model."},
+    )
+    per_device_train_batch_size: int = field(
+        default=FINETUNE_BATCH_SIZE, metadata={"help": "Batch size per process (original: 256)."}
+    )
+    learning_rate: float = field(default=FINETUNE_LR, metadata={"help": "Peak learning rate (original: 6e-4)."})
+
+
+def decay_parameter_names(model: nn.Module) -> list[str]:
+    """Names of the matmul weights: parameters with 2+ dims that do not belong to an embedding or a LayerNorm."""
+    skip = (nn.Embedding, nn.LayerNorm)
+    names = []
+    for module_name, module in model.named_modules():
+        if isinstance(module, skip):
+            continue
+        for param_name, param in module.named_parameters(recurse=False):
+            if param.ndim >= 2:
+                names.append(f"{module_name}.{param_name}" if module_name else param_name)
+    return names
+
+
+class CharTrainer(Trainer):
+    """`Trainer` with the original recipe's optimiser groups and token-counted schedule, and epoch-fresh data.
+
+    `tokens_per_example` is the schedule's unit (block_size - 1: the original counts every target position, padding
+    included, so the schedule does not depend on how batches are padded).
+    """
+
+    def __init__(self, *args, tokens_per_example: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tokens_per_example = tokens_per_example
+        self._target_tokens = 0
+        self._last_log = (time.perf_counter(), 0)
+        if self.args.save_model_every_epochs:
+            self.add_callback(_EpochModelSaver(self))
+        self.add_callback(_LossCurve())
+
+    def get_decay_parameter_names(self, model) -> list[str]:
+        return decay_parameter_names(model)
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None:
+            args = self.args
+            num_examples = len(self.train_dataset)
+            examples_per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+            final_tokens = args.final_tokens or FINAL_TOKENS_EPOCHS * num_examples * (self.tokens_per_example + 1)
+
+            def multiplier(step: int) -> float:
+                # LambdaLR asks for step s before optimizer step s + 1; minGPT counts that step's batch first.
+                tokens = examples_after_steps(step + 1, num_examples, examples_per_step) * self.tokens_per_example
+                return original_lr_multiplier(tokens, args.warmup_tokens, final_tokens, args.clamp_lr_schedule)
+
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, multiplier)
+            self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+    def get_train_dataloader(self) -> DataLoader:
+        dataset = self.train_dataset
+        if not hasattr(dataset, "set_epoch"):
+            return super().get_train_dataloader()
+        # Span corruption is redrawn every epoch: the batch sampler receives the epoch from the Trainer and passes it
+        # to the dataset before grouping the new draws by length.
+        from .data import EpochLengthGroupedBatchSampler
+
+        sampler = EpochLengthGroupedBatchSampler(
+            dataset,
+            batch_size=self.args.per_device_train_batch_size,
+            seed=self.args.seed,
+            group_by_length=self.args.group_by_length,
+        )
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        return self.accelerator.prepare(loader)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        self._target_tokens += int((inputs["labels"] != -100).sum())
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:
+            now = time.perf_counter()
+            last_time, last_tokens = self._last_log
+            logs["target_tokens_per_second"] = round((self._target_tokens - last_tokens) / max(now - last_time, 1e-9), 1)
+            self._last_log = (now, self._target_tokens)
+            examples_per_step = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+            logs["schedule_tokens"] = (
+                examples_after_steps(self.state.global_step, len(self.train_dataset), examples_per_step)
+                * self.tokens_per_example
+            )
+        super().log(logs, start_time)
+
+
+class _EpochModelSaver(TrainerCallback):
+    """Saves a model-only checkpoint every `save_model_every_epochs` epochs (for accuracy-against-epochs curves)."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        epoch = round(state.epoch)
+        if epoch % args.save_model_every_epochs == 0:
+            self.trainer.save_model(os.path.join(args.output_dir, f"epoch-{epoch}"))
+
+
+class _LossCurve(TrainerCallback):
+    """Draws the logged training loss (and learning rate) to output_dir/loss_curve.png when training ends."""
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            save_loss_curve(state.log_history, os.path.join(args.output_dir, "loss_curve.png"))
+
+
+def save_loss_curve(log_history: list[dict], path: str) -> None:
+    rows = [(entry["epoch"], entry["loss"], entry.get("learning_rate")) for entry in log_history if "loss" in entry]
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs, losses, lrs = zip(*rows)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(epochs, losses, color="tab:blue")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss", color="tab:blue")
+    if all(lr is not None for lr in lrs):
+        ax2 = ax.twinx()
+        ax2.plot(epochs, lrs, color="tab:orange", alpha=0.6)
+        ax2.set_ylabel("learning rate", color="tab:orange")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
