@@ -161,6 +161,7 @@ def _plot_tradeoff(tradeoff: dict, path: str) -> None:
 def _print_table(summary: dict) -> None:
     cp, sub, av = summary["copying"], summary["subspace_extraction"], summary["averaging"]
     sh, mh, tr = summary["single_head"], summary["multi_head"], summary["beta_tradeoff"]
+    sh0, mh0 = summary["single_head_unperturbed"], summary["multi_head_unperturbed"]
     rows = [
         ("(a)", "gap for alpha_max = 0.99, n = " + "/".join(map(str, cp["n_keys"])),
          " / ".join(f"{g:.2f}" for g in cp["gap_for_alpha_0.99"])),
@@ -171,6 +172,8 @@ def _print_table(summary: dict) -> None:
         ("(b)i", "max ||M v_b||", f"{sub['max_norm_M_v_b']:.1e}"),
         ("(b)ii", "||c - mid|| at beta = " + "/".join(f"{b:g}" for b in av["betas"]),
          " / ".join(f"{e:.1e}" for e in av["error"])),
+        ("(c)i", "one head, unperturbed keys: max ||c - mid||", f"{sh0['max_dist_to_mid']:.1e}"),
+        ("(d)i", "two heads, unperturbed keys: max ||c - mid||", f"{mh0['max_dist_to_mid']:.1e}"),
         ("(c)", "one head: alpha_a mean +- std", f"{sh['alpha_a_mean']:.3f} +- {sh['alpha_a_std']:.3f}"),
         ("(c)", "one head: frac alpha_a < 0.2 / > 0.8", f"{sh['frac_alpha_a_below_0.2']:.3f} / {sh['frac_alpha_a_above_0.8']:.3f}"),
         ("(c)", "one head: frac c near v_a / v_b / mid", f"{sh['frac_near_va']:.3f} / {sh['frac_near_vb']:.3f} / {sh['frac_near_mid']:.3f}"),
@@ -203,6 +206,10 @@ def main(args: AttentionTheoryArguments) -> dict:
     copying = copying_sweep(torch.linspace(0, 20, 81), n_keys=(2, 10, 100), d=max(128, args.dim), seed=args.seed)
     subspace = subspace_extraction(d=16, m=4, p=5, n_trials=1000, seed=args.seed)
     averaging = averaging_error(torch.linspace(0, 20, 41), n=args.n_keys, d=args.dim, seed=args.seed)
+    # (c)i / (d)i: the same queries on keys that only carry the vanishing isotropic noise.
+    unperturbed = {**random_keys, "rank_one_var": 0.0}
+    single_clean = single_head_fragility(beta=args.beta, tol=args.tol, **unperturbed)
+    multi_clean = multi_head_robustness(beta=args.beta, tol=args.tol, **unperturbed)
     single = single_head_fragility(beta=args.beta, tol=args.tol, **random_keys)
     multi = multi_head_robustness(beta=args.beta, tol=args.tol, **random_keys)
     tradeoff = fragility_vs_beta([0.5, 1, 2, 3, 5, 10, 20, 50, 100], **random_keys)
@@ -234,6 +241,8 @@ def main(args: AttentionTheoryArguments) -> dict:
             "error": averaging["error"][beta_rows].tolist(),
             "alpha_a": averaging["alpha_a"][beta_rows].tolist(),
         },
+        "single_head_unperturbed": _floats(single_clean),
+        "multi_head_unperturbed": _floats(multi_clean),
         "single_head": _floats(single),
         "multi_head": _floats(multi),
         "beta_tradeoff": {k: v.tolist() for k, v in tradeoff.items()},

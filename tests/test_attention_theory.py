@@ -152,6 +152,20 @@ def test_perturbed_keys_have_the_handouts_statistics():
     assert (keys[:, 1:] @ mu[1:].T).diagonal(dim1=-2, dim2=-1).sub(1).abs().max() < 0.01
 
 
+def test_both_designs_average_when_the_keys_sit_at_their_means():
+    # (c)i and (d)i: with only the vanishing isotropic noise, q = beta (mu_a + mu_b) and the two-head
+    # pair q1 = beta mu_a, q2 = beta mu_b both give c ~ (v_a + v_b)/2 in every sample.
+    unperturbed = {**SMALL, "rank_one_var": 0.0, "noise_var": 1e-10}
+    assert single_head_fragility(**unperturbed)["max_dist_to_mid"] < 1e-3
+    assert multi_head_robustness(**unperturbed)["max_dist_to_mid"] < 1e-6
+    # The single head's error grows like beta * sqrt(noise_var) (noise on k_a^T q - k_b^T q moves the
+    # sigmoid), so "vanishing" noise must be small against 1/beta; the two heads do not care.
+    noisier = {**unperturbed, "noise_var": 1e-6}
+    single = single_head_fragility(**noisier)
+    assert 1e-3 < single["median_dist_to_mid"] < 0.05 and single["max_dist_to_mid"] < 0.1
+    assert multi_head_robustness(**noisier)["max_dist_to_mid"] < 1e-6
+
+
 def test_single_head_output_swings_between_v_a_and_v_b():
     out = single_head_fragility(**SMALL)
     alpha_a = out["alpha_a"]

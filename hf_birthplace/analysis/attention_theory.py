@@ -266,11 +266,15 @@ def single_head_fragility(
     a sigmoid of gamma with slope beta/4 at gamma = 1. The large beta that (b)ii needs for a clean
     average turns it into a near step: gamma a little below 1 gives c ~ v_b, a little above gives
     c ~ v_a, and c ~ (v_a + v_b)/2 only when |gamma - 1| << 1/beta.
+    The same amplification hits the isotropic noise (rank_one_var = 0, the setting of (c)i): the
+    score difference k_a^T q - k_b^T q carries noise of std 2 beta sqrt(noise_var), so alpha_a
+    wobbles around 1/2 with std ~ beta sqrt(noise_var) / 2 and ||c - (v_a + v_b)/2|| =
+    sqrt(2) |alpha_a - 1/2|: "vanishingly small" noise has to be small against 1/beta.
 
     Returns per-sample tensors (S,): gamma, alpha_a, alpha_b, alpha_a_predicted (the sigmoid),
     dist_to_va, dist_to_vb, dist_to_mid; and floats: alpha_a_mean, alpha_a_std,
     frac_alpha_a_below_0.2, frac_alpha_a_above_0.8, frac_near_va / frac_near_vb / frac_near_mid
-    (distance < `tol`), median_dist_to_mid.
+    (distance < `tol`), median_dist_to_mid, max_dist_to_mid.
     """
     keys, mu, gamma, values = _perturbed_setup(n_samples, n, d, noise_var, rank_one_var, seed)
     q = beta * (mu[A_INDEX] + mu[B_INDEX])  # (d,)
@@ -293,6 +297,7 @@ def single_head_fragility(
             "frac_near_vb": (out["dist_to_vb"] < tol).double().mean().item(),
             "frac_near_mid": (out["dist_to_mid"] < tol).double().mean().item(),
             "median_dist_to_mid": out["dist_to_mid"].median().item(),
+            "max_dist_to_mid": out["dist_to_mid"].max().item(),
         }
     )
     return out
@@ -322,7 +327,8 @@ def multi_head_robustness(
 
     Returns per-sample tensors (S,): gamma, alpha_a1, alpha_b2, dist_to_va, dist_to_vb,
     dist_to_mid; floats: frac_near_mid (distance < `tol`, all samples), frac_gamma_positive,
-    frac_near_mid_given_gamma_positive, median_dist_to_mid, max_dist_to_mid_given_gamma_above_0.5
+    frac_near_mid_given_gamma_positive, median_dist_to_mid, max_dist_to_mid,
+    max_dist_to_mid_given_gamma_above_0.5
     (the handout's own range for gamma, 0.5 to 1.5, and beyond).
     """
     keys, mu, gamma, values = _perturbed_setup(n_samples, n, d, noise_var, rank_one_var, seed)
@@ -332,13 +338,15 @@ def multi_head_robustness(
     out = {"gamma": gamma, "alpha_a1": alpha1[:, A_INDEX], "alpha_b2": alpha2[:, B_INDEX], **_distances(c, values)}
     near = out["dist_to_mid"] < tol
     positive = gamma > 0
+    in_range = out["dist_to_mid"][gamma > 0.5]
     out.update(
         {
             "frac_near_mid": near.double().mean().item(),
             "frac_gamma_positive": positive.double().mean().item(),
             "frac_near_mid_given_gamma_positive": near[positive].double().mean().item(),
             "median_dist_to_mid": out["dist_to_mid"].median().item(),
-            "max_dist_to_mid_given_gamma_above_0.5": out["dist_to_mid"][gamma > 0.5].max().item(),
+            "max_dist_to_mid": out["dist_to_mid"].max().item(),
+            "max_dist_to_mid_given_gamma_above_0.5": in_range.max().item() if len(in_range) else float("nan"),
         }
     )
     return out
