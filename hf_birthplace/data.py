@@ -10,20 +10,22 @@ Two files feed the original experiment (Stanford CS224N, "pretrained Transformer
   `question MASK place MASK` and only `MASK place MASK` is ever a target (`build_finetune_dataset`).
 
 Batches are padded to the longest example of the batch (`CharCollator`) and examples of similar length are
-batched together (`EpochLengthGroupedBatchSampler`): the span-corrupted strings are ~45% padding when padded to
-127 characters as the original does, and every example's loss is the same either way (tests/test_data.py).
+batched together (`EpochLengthGroupedBatchSampler`). Measured on wiki.txt (block_size 128): 55% of the
+original's 127 target positions per example are PAD; batches of 128 padded dynamically are 48% padding in a plain
+shuffle and 17% with length grouping. Every example's loss is the same either way (tests/test_data.py).
 
 Where this differs from the original, and why
 ---------------------------------------------
 - Empty lines of the corpus are skipped (counted and logged). The original splits the file on "\\n", so the
   newline that ends wiki.txt gives it a 2,938th, empty document; we train on the 2,937 real ones.
 - Blank lines of a question/answer file are skipped, counted and logged with their line numbers (the original
-  crashes on one in the middle of a training file and scores a prediction for it on an evaluation file). Every
+  crashes on one in the middle of a file with places, and predicts an answer to it in a question-only file). Every
   example keeps its 1-based line number in the column "line", so predictions can be matched back to the file.
 - Characters (issue point 5). The original reads the fine-tuning file with
   `open(path, encoding="utf-8").read().encode("utf-8").decode("ascii", errors="ignore")`, which deletes every
   non-ASCII character, so `Where was Naïma Azough born?` trains as `Where was Nama Azough born?`, a name that
-  appears nowhere in wiki.txt. Its evaluation code reads the questions and gold places as written. By default
+  appears nowhere in wiki.txt. Its evaluation code reads the questions and gold places as written (and, on a
+  question-only file, keeps the line's "\\n" at the end of the question it feeds the model). By default
   `load_qa` keeps every character that the tokenizer knows (`vocab`) and drops only the others;
   `ascii_only=True` reproduces the original's training data exactly. Examples changed by each policy
   (`count_changed_examples`, measured on the CS224N files with the wiki.txt vocabulary):
@@ -270,6 +272,7 @@ def load_qa(
     a line with an empty place. Blank lines are skipped, counted and logged; every other problem raises a
     `DataFormatError` with the line. The path is kept in `info.description` for later error messages.
     """
+    vocab = set(vocab) if vocab is not None else None
     lines = _load_lines(path, cache_dir)
     texts = lines["text"]
     first = next((text for text in texts if text.strip()), None)
@@ -292,7 +295,7 @@ def load_qa(
         fn_kwargs=dict(
             path=str(path),
             with_answers=with_answers,
-            vocab=set(vocab) if vocab is not None else None,
+            vocab=vocab,
             ascii_only=ascii_only,
             block_size=block_size,
             blank_lines=blank_lines,
@@ -307,13 +310,13 @@ def load_qa(
     return qa
 
 
-def count_changed_examples(path: PathLike, vocab: Iterable[str]) -> dict[str, int]:
+def count_changed_examples(path: PathLike, vocab: Iterable[str], *, cache_dir: Optional[str] = None) -> dict[str, int]:
     """How many examples of a question/answer file each character policy changes (issue point 5).
 
     Returns {"examples": N, "ascii_only": examples changed by `ascii_only=True`, "vocab": examples changed by
     the default policy with this vocabulary}. The numbers on the CS224N files are in the module docstring.
     """
-    raw = load_qa(path)
+    raw = load_qa(path, cache_dir=cache_dir)
     vocab = set(vocab)
     counts = {"examples": len(raw), "ascii_only": 0, "vocab": 0}
     for question, answer in zip(raw["question"], raw["answer"]):
@@ -339,7 +342,7 @@ def _span_corrupt_unpadded(document: str, block_size: int, rng: random.Random) -
     # masked_len ~ uniform on 1..high with high = (length + coin) // 2 - 1: the coin makes E[high] = length/2 - 1
     # for odd lengths too, so E[masked_len] = (1 + E[high]) / 2 = length / 4 exactly, and a draw can be
     # anywhere from 1 character to about half the document. (The common randint(1, 2 * length // 4) averages
-    # length/4 + 1/2, 2.5 characters too many on a 4-character document.) Documents under 4 characters
+    # about length/4 + 1/2: 1.5 characters instead of 1 on a 4-character document.) Documents under 4 characters
     # (only when the document itself is that short) mask 1 character, the least that still teaches something.
     high = max(1, (length + rng.randint(0, 1)) // 2 - 1)
     masked_len = min(rng.randint(1, high), length)
