@@ -456,11 +456,24 @@ class PretrainDataset(torch.utils.data.Dataset):
                 datasets.enable_progress_bars()
         self.lengths = [len(ids) for ids in self.examples["input_ids"]]
         self.epoch = epoch
+        self._reads = 0
+
+    def _note_read(self) -> None:
+        # A loop that never calls set_epoch would silently train on one draw; catch it where it can be seen
+        # (in-process reading; a DataLoader worker reads a fresh copy every epoch and counts from zero).
+        self._reads += 1
+        if self._reads == 2 * len(self) + 1:
+            logger.warning(
+                "PretrainDataset: read twice over in epoch %d without set_epoch; every epoch should draw new "
+                "spans (iterate through EpochLengthGroupedBatchSampler, whose set_epoch the Trainer calls)",
+                self.epoch,
+            )
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def __getitem__(self, i: int) -> dict[str, list[int]]:
+        self._note_read()
         return self.examples[i]
 
 

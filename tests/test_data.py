@@ -153,7 +153,7 @@ def test_pretrain_examples_are_the_span_corruption_in_causal_lm_form(corpus, tok
         assert example["labels"][1:] == example["input_ids"][1:]
 
 
-def test_pretrain_draws_fresh_spans_every_epoch_reproducibly(corpus, tokenizer):
+def test_pretrain_draws_fresh_spans_every_epoch_reproducibly(corpus, tokenizer, caplog):
     dataset = PretrainDataset(corpus, tokenizer, block_size=32, seed=0)
     epoch0 = [dataset[i]["input_ids"] for i in range(len(dataset))]
     dataset.set_epoch(1)
@@ -165,6 +165,11 @@ def test_pretrain_draws_fresh_spans_every_epoch_reproducibly(corpus, tokenizer):
     assert [other[i]["input_ids"] for i in reversed(range(len(other)))] == epoch1[::-1]
     dataset.set_epoch(0)
     assert [dataset[i]["input_ids"] for i in range(len(dataset))] == epoch0
+    with caplog.at_level(logging.WARNING, logger="hf_birthplace.data"):
+        [dataset[i] for i in range(len(dataset))]  # the second pass over epoch 0 since set_epoch(0)
+        assert "without set_epoch" not in caplog.text
+        dataset[0]
+    assert "read twice over in epoch 0 without set_epoch" in caplog.text
     # Another seed, other draws; identical documents (indices i and i + 6) do not repeat each other's draws.
     reseeded = PretrainDataset(corpus, tokenizer, block_size=32, seed=1)
     assert sum(reseeded[i]["input_ids"] != epoch0[i] for i in range(len(DOCS))) > 0.8 * len(DOCS)
@@ -319,6 +324,8 @@ def test_finetune_labels_cover_mask_place_mask_only(tmp_path, tokenizer):
         assert decode(tokenizer, targets) == MASK_CHAR + place + MASK_CHAR
         first = example["labels"].index(targets[0])
         assert first == len(question)  # predicted from the question's last character, as in the original
+    sampler = EpochLengthGroupedBatchSampler(examples, batch_size=1, seed=0)  # lengths from "input_ids"
+    assert sampler.lengths == [len(x) for x in examples["input_ids"]] and len(list(sampler)) == 2
 
 
 def test_finetune_rejects_too_long_and_question_only(tmp_path, tokenizer):
