@@ -1,0 +1,271 @@
+"""Answering "Where was X born?" with a trained model, and scoring the answers.
+
+The model reads `question + MASK` and greedily writes `place + MASK`; the prediction is the text between the first
+and the second MASK, as in the original (`completion.split(MASK)[1]`). Unlike the original, questions of equal length
+are decoded together, with the key/value cache, and decoding stops at the closing MASK.
+
+Every prediction comes with a confidence: the model's probability of the whole generated answer, closing MASK
+included (the product of the greedy choices' probabilities). It is what lets a user tell, better than chance, an
+answer the model retrieved from one it made up (see `hf_birthplace.analysis.knowledge`).
+"""
+
+import json
+import logging
+import os
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from .metrics import load_place_accuracy
+from .tokenization_char import MASK_CHAR
+
+logger = logging.getLogger(__name__)
+
+MAX_ANSWER_CHARS = 32  # the original decodes 32 characters after the question's MASK
+
+
+@dataclass
+class Prediction:
+    """One answer: the place (empty when the question could not be processed), its probability, and why not."""
+
+    place: str
+    confidence: float
+    error: str | None = None
+
+
+@torch.no_grad()
+def predict_places(
+    model, tokenizer, questions: list[str], *, batch_size: int = 256, max_new_tokens: int = MAX_ANSWER_CHARS
+) -> list[Prediction]:
+    """Greedy answers for `questions`, in order. A question that cannot be processed gets an empty place and an error.
+
+    Questions are grouped by length so that no batch needs padding: the answers are exactly those of decoding each
+    question alone.
+    """
+    model.eval()
+    mask_id = tokenizer.convert_tokens_to_ids(MASK_CHAR)
+    # The original model has `block_size` positions; the synthesizer's scores cover block_size - 1 of them.
+    max_positions = model.config.block_size - 1
+    predictions: list[Prediction | None] = [None] * len(questions)
+    by_length = defaultdict(list)
+    for i, question in enumerate(questions):
+        # One character is one token: the length check needs no encoding.
+        if not question.strip():
+            predictions[i] = Prediction("", 0.0, "empty question")
+        elif len(question) + 1 >= max_positions:
+            predictions[i] = Prediction(
+                "", 0.0, f"question is {len(question)} characters; the model reads at most {max_positions - 2}"
+            )
+        else:
+            ids = tokenizer(question + MASK_CHAR, add_special_tokens=False)["input_ids"]
+            by_length[len(ids)].append((i, ids))
+
+    device = next(model.parameters()).device
+    for length, items in sorted(by_length.items()):
+        new_tokens = min(max_new_tokens, max_positions - length)
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            input_ids = torch.tensor([ids for _, ids in chunk], device=device)  # (B, T)
+            out = model.generate(
+                input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                max_new_tokens=new_tokens,
+                do_sample=False,
+                eos_token_id=mask_id,
+                pad_token_id=tokenizer.pad_token_id,
+                use_cache=True,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+            generated = out.sequences[:, length:]  # (B, steps)
+            logprobs = torch.stack(out.scores, dim=1).float().log_softmax(-1)  # (B, steps, V)
+            chosen = logprobs.gather(-1, generated.unsqueeze(-1)).squeeze(-1)  # (B, steps)
+            for row, (i, _) in enumerate(chunk):
+                ids = generated[row].tolist()
+                # The answer ends at the closing MASK (kept in the probability: it says "the answer is complete").
+                end = ids.index(mask_id) + 1 if mask_id in ids else len(ids)
+                place = tokenizer.decode(ids[: end - 1] if mask_id in ids else ids, skip_special_tokens=False)
+                confidence = float(chosen[row, :end].sum().exp())
+                predictions[i] = Prediction(place, confidence)
+    return predictions
+
+
+def score(predictions: list[str], references: list[str]) -> dict:
+    """Exact-match accuracy through the package's offline `evaluate` metric."""
+    return load_place_accuracy().compute(predictions=predictions, references=references)
+
+
+def correct_line(result: dict) -> str:
+    """The original's summary line."""
+    return f"Correct: {result['correct']} out of {result['total']}: {result['accuracy'] * 100}%"
+
+
+def write_predictions(path: str, predictions: list[Prediction]) -> None:
+    """One line per input line, in order; confidences go to a TSV beside it (`PATH.confidence.tsv`)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for p in predictions:
+            # A place never holds a newline (the vocabulary has one, a model could emit it): keep one line per input.
+            f.write(p.place.replace("\n", " ") + "\n")
+    with open(path + ".confidence.tsv", "w", encoding="utf-8") as f:
+        f.write("prediction\tconfidence\terror\n")
+        for p in predictions:
+            f.write(f"{p.place.replace(chr(10), ' ')}\t{p.confidence:.6g}\t{p.error or ''}\n")
+
+
+def write_json(path: str, payload: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+
+def predictions_as_dicts(predictions: list[Prediction]) -> list[dict]:
+    return [asdict(p) for p in predictions]
+
+
+@dataclass
+class EvalLine:
+    """One line of an evaluation file: the question, its gold place when the file has one, and what is wrong."""
+
+    question: str
+    gold: str | None
+    problem: str | None = None
+    source: str = ""  # "path:line", for messages
+
+
+def read_eval_lines(path: str) -> list[EvalLine]:
+    """Every line of a question file, malformed ones included, so that predictions stay aligned with input lines.
+
+    Accepts `question<TAB>place` and question-only lines; CRLF endings and a UTF-8 BOM are tolerated. A line that
+    cannot be read (invalid UTF-8, blank, more than one tab) is kept with its problem, to get an empty prediction.
+    """
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    out = []
+    for number, raw_line in enumerate(lines, start=1):
+        raw_line = raw_line.removesuffix(b"\r")
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            out.append(EvalLine("", None, f"invalid UTF-8 at byte {e.start}", f"{path}:{number}"))
+            continue
+        fields = line.split("\t")
+        if not line.strip():
+            out.append(EvalLine("", None, "blank line", f"{path}:{number}"))
+        elif len(fields) > 2:
+            problem = f"{len(fields) - 1} tabs; expected `question<TAB>place` or a question alone"
+            out.append(EvalLine(fields[0], None, problem, f"{path}:{number}"))
+        else:
+            gold = fields[1].strip() if len(fields) == 2 else None
+            out.append(EvalLine(fields[0].strip(), gold, None, f"{path}:{number}"))
+    return out
+
+
+@dataclass
+class EvalArguments:
+    """Answer every question of a file with a checkpoint; score them when the file has gold places."""
+
+    model_name_or_path: str = field(metadata={"help": "Fine-tuned checkpoint directory (or Hub id)."})
+    eval_corpus_path: str = field(metadata={"help": "Questions, `Where was X born?[<TAB>PLACE]`, one per line."})
+    outputs_path: str | None = field(
+        default=None,
+        metadata={"help": "Predictions file to write, one line per input line (plus PATH.confidence.tsv)."},
+    )
+    metrics_path: str | None = field(
+        default=None, metadata={"help": "Metrics JSON to write (default: OUTPUTS_PATH.metrics.json)."}
+    )
+    batch_size: int = field(default=256, metadata={"help": "Questions decoded together (of equal length)."})
+    ascii_only: bool = field(
+        default=False, metadata={"help": "Strip non-ASCII characters from questions, as the original fine-tuning."}
+    )
+    abstain_below: float | None = field(
+        default=None,
+        metadata={"help": "Answer `unknown` when the answer's probability is below this threshold (selective mode)."},
+    )
+
+
+def clean_question(question: str, vocab: set[str], ascii_only: bool) -> str:
+    """The character policy of fine-tuning applied to a question: ASCII only, or the vocabulary's characters only."""
+    if ascii_only:
+        question = question.encode("ascii", errors="ignore").decode("ascii")
+    return "".join(ch for ch in question if ch in vocab)
+
+
+def evaluate_lines(model, tokenizer, lines: list[EvalLine], *, ascii_only=False, batch_size=256, abstain_below=None):
+    """Predictions for every line (empty for unreadable ones) and, when gold places exist, the metrics."""
+    vocab = set(tokenizer.get_vocab())
+    readable = [i for i, line in enumerate(lines) if line.problem is None]
+    answers = predict_places(
+        model, tokenizer, [clean_question(lines[i].question, vocab, ascii_only) for i in readable], batch_size=batch_size
+    )
+    predictions = [Prediction("", 0.0, line.problem) for line in lines]
+    for i, answer in zip(readable, answers):
+        predictions[i] = answer
+    for p, line in zip(predictions, lines):
+        if p.error and line.source:
+            p.error = f"{line.source}: {p.error}"
+    if abstain_below is not None:
+        for p in predictions:
+            if p.error is None and p.confidence < abstain_below:
+                p.place = ABSTAIN
+    for p in predictions:
+        if p.error:
+            logger.warning("no prediction: %s", p.error)
+    gold = [(p.place, line.gold) for p, line in zip(predictions, lines) if line.gold is not None]
+    metrics = {"lines": len(lines), "unreadable_lines": sum(p.error is not None for p in predictions)}
+    if gold:
+        metrics.update(score([p for p, _ in gold], [g for _, g in gold]))
+        metrics["lines_without_gold"] = len(lines) - len(gold)
+        if abstain_below is not None:
+            answered = [(p, g) for p, g in gold if p != ABSTAIN]
+            metrics["abstain_below"] = abstain_below
+            metrics["coverage"] = len(answered) / len(gold)
+            metrics["selective_accuracy"] = sum(p == g for p, g in answered) / len(answered) if answered else 0.0
+    return predictions, metrics
+
+
+ABSTAIN = "unknown"
+
+
+def run_evaluation(args: EvalArguments) -> dict:
+    """The `scripts/evaluate.py` workflow: load, predict, write predictions + metrics, print the original's line."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    if torch.cuda.is_available():
+        model.to("cuda")
+    lines = read_eval_lines(args.eval_corpus_path)
+    predictions, metrics = evaluate_lines(
+        model, tokenizer, lines, ascii_only=args.ascii_only, batch_size=args.batch_size, abstain_below=args.abstain_below
+    )
+    if args.outputs_path:
+        write_predictions(args.outputs_path, predictions)
+    metrics_path = args.metrics_path or (args.outputs_path + ".metrics.json" if args.outputs_path else None)
+    if "accuracy" in metrics:
+        print(correct_line(metrics))
+    else:
+        print(f"No gold birth places in {args.eval_corpus_path}: wrote predictions only.")
+    if metrics_path:
+        write_json(metrics_path, {"eval_corpus_path": args.eval_corpus_path, **metrics})
+    return metrics
+
+
+def constant_baseline(eval_path: str, place: str, outputs_path: str | None = None) -> dict:
+    """Score answering `place` to every question of `eval_path` (the original's London baseline)."""
+    lines = read_eval_lines(eval_path)
+    gold = [line.gold for line in lines if line.gold is not None]
+    if not gold:
+        raise ValueError(f"{eval_path}: no line has a gold place; a baseline needs `question<TAB>place` lines")
+    if outputs_path:
+        write_predictions(outputs_path, [Prediction(place, 1.0) for _ in lines])
+    metrics = score([place] * len(gold), gold)
+    print(correct_line(metrics))
+    return metrics

@@ -1,0 +1,141 @@
+"""End to end through the scripts' `main()`s, the original command line, Accelerate and resumption (tiny models)."""
+
+import json
+import os
+import runpy
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "64", "--dropout", "0.0"]
+QUIET = ["--report_to", "none", "--disable_tqdm", "true", "--logging_steps", "1", "--seed", "0"]
+
+
+def script_main(name: str):
+    return runpy.run_path(str(ROOT / "scripts" / f"{name}.py"), run_name="not_main")["main"]
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    people = [("Ann Zed", "Paris"), ("Bob Yu", "Rome"), ("Cyd Xi", "Oslo"), ("Dee Wu", "Lima"), ("Eve Vo", "Paris")]
+    (root / "wiki.txt").write_text(
+        "".join(f"{n}. {n} was born in {p} and lived in Bern.\nBorn in {p}, {n} wrote books.\n" for n, p in people),
+        encoding="utf-8",
+    )
+    (root / "train.tsv").write_text("".join(f"Where was {n} born?\t{p}\n" for n, p in people[:4]), encoding="utf-8")
+    (root / "dev.tsv").write_text("".join(f"Where was {n} born?\t{p}\n" for n, p in people[3:]), encoding="utf-8")
+    return root
+
+
+def trained_parameters_changed(before: dict, model) -> list[str]:
+    return [n for n, p in model.named_parameters() if torch.equal(before[n], p.detach())]
+
+
+@pytest.mark.parametrize("variant", ["vanilla", "synthesizer"])
+def test_pretrain_finetune_evaluate_through_main(tiny_world, tmp_path, variant):
+    pre, fine, preds = tmp_path / "pre", tmp_path / "fine", tmp_path / "dev.predictions"
+    data = ["--data_dir", str(tiny_world), "--corpus_path", "wiki.txt"]
+    metrics = script_main("pretrain")(
+        data + TINY + QUIET + ["--attention_type", variant, "--output_dir", str(pre), "--max_steps", "4",
+                               "--per_device_train_batch_size", "4", "--learning_rate", "1e-3"]
+    )
+    assert metrics["train_loss"] > 0
+    assert (pre / "model.safetensors").exists() and (pre / "loss_curve.png").exists()
+    assert json.loads((pre / "config.json").read_text())["attention_type"] == variant
+
+    pretrained = AutoModelForCausalLM.from_pretrained(pre)
+    before = {n: p.detach().clone() for n, p in pretrained.named_parameters()}
+    script_main("finetune")(
+        data + QUIET + ["--finetune_corpus_path", "train.tsv", "--model_name_or_path", str(pre),
+                        "--output_dir", str(fine), "--max_steps", "2", "--per_device_train_batch_size", "2"]
+    )
+    finetuned = AutoModelForCausalLM.from_pretrained(fine)
+    assert trained_parameters_changed(before, finetuned) == []  # every parameter moved
+
+    result = script_main("evaluate")(
+        ["--model_name_or_path", str(fine), "--eval_corpus_path", str(tiny_world / "dev.tsv"),
+         "--outputs_path", str(preds)]
+    )
+    assert result["total"] == 2 and 0.0 <= result["accuracy"] <= 1.0
+    assert len(preds.read_text(encoding="utf-8").splitlines()) == 2
+    assert json.loads(Path(str(preds) + ".metrics.json").read_text())["total"] == 2
+
+
+def run(cmd, cwd, **kw):
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kw)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_original_command_line(tiny_world, tmp_path):
+    run_py = [sys.executable, str(ROOT / "scripts" / "run.py")]
+    corpus = str(tiny_world / "wiki.txt")
+    run(run_py + ["finetune", "vanilla", corpus, "--writing_params_path", "vanilla.model.params",
+                  "--finetune_corpus_path", str(tiny_world / "train.tsv"), "--max_steps", "1"], cwd=tmp_path)
+    out = run(run_py + ["evaluate", "vanilla", corpus, "--reading_params_path", "vanilla.model.params",
+                        "--eval_corpus_path", str(tiny_world / "dev.tsv"),
+                        "--outputs_path", "vanilla.nopretrain.dev.predictions"], cwd=tmp_path).stdout
+    assert "Correct: " in out and " out of 2: " in out
+    assert len((tmp_path / "vanilla.nopretrain.dev.predictions").read_text().splitlines()) == 2
+    wrong = subprocess.run(run_py + ["evaluate", "synthesizer", corpus, "--reading_params_path",
+                                     "vanilla.model.params", "--eval_corpus_path", str(tiny_world / "dev.tsv")],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert wrong.returncode != 0 and "holds a vanilla model" in wrong.stderr
+
+
+def test_accelerate_launch_two_cpu_processes(tiny_world, tmp_path):
+    out = tmp_path / "ddp"
+    run(["accelerate", "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+         "--dynamo_backend", "no", str(ROOT / "scripts" / "pretrain.py"), "--data_dir", str(tiny_world),
+         "--output_dir", str(out), "--max_steps", "3", "--per_device_train_batch_size", "2"] + TINY + QUIET,
+        cwd=tmp_path, timeout=600)
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    AutoModelForCausalLM.from_pretrained(out)
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, sys, runpy
+    from transformers import TrainerCallback
+    import hf_birthplace.trainer as t
+
+    class Kill(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 5:  # after checkpoint-4 was written: die like a killed job
+                os._exit(3)
+
+    init = t.CharTrainer.__init__
+    def patched(self, *a, **kw):
+        init(self, *a, **kw)
+        self.add_callback(Kill())
+    t.CharTrainer.__init__ = patched
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    """
+)
+
+
+def test_resume_after_kill_reaches_the_same_end(tiny_world, tmp_path):
+    out = tmp_path / "pre"
+    args = ["--data_dir", str(tiny_world), "--output_dir", str(out), "--max_steps", "8", "--save_strategy", "steps",
+            "--save_steps", "4", "--per_device_train_batch_size", "2"] + TINY + QUIET
+    killer = tmp_path / "killer.py"
+    killer.write_text(KILLER)
+    proc = subprocess.run([sys.executable, str(killer), str(ROOT / "scripts" / "pretrain.py")] + args,
+                          capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert (out / "checkpoint-4").is_dir() and not (out / "model.safetensors").exists()
+    run([sys.executable, str(ROOT / "scripts" / "pretrain.py")] + args + ["--resume_from_checkpoint", "auto"],
+        cwd=tmp_path)
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 8
+    AutoModelForCausalLM.from_pretrained(out)
