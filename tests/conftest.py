@@ -11,6 +11,7 @@ TINY_CORPUS = (
     "Ann Lee. Ann Lee was born in Paris and wrote poems.\n"
     "Bob Ray. Bob Ray (1901-1980) was a painter from Oslo, Norway.\n"
     "Cyd Moe. Cyd Moe is a singer; she lives in Rome!\n"
+    "Where was Cyd Moe born?\n"
 )
 ATTENTION_TYPES = ("vanilla", "synthesizer")
 
