@@ -104,7 +104,8 @@ class CharGPTConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         if self.attention_type not in ATTENTION_TYPES:
             raise ValueError(
-                f"CharGPTConfig: attention_type={self.attention_type!r} is not valid; expected one of {ATTENTION_TYPES}."
+                f"CharGPTConfig: attention_type={self.attention_type!r} is not valid; "
+                f"expected one of {ATTENTION_TYPES}."
             )
         if self.n_embd % self.n_head != 0:
             raise ValueError(

@@ -149,8 +149,9 @@ def convert_a5_state_dict(state_dict, config: CharGPTConfig) -> dict[str, torch.
         if tensor.shape != expected_shapes[ours]:
             raise ValueError(
                 f"conversion.py: {original!r} has shape {tuple(state_dict[original].shape)}; expected "
-                f"{tuple(expected_shapes[ours])} for {ours!r} (config: n_layer={config.n_layer}, n_head={config.n_head}, "
-                f"n_embd={config.n_embd}, block_size={config.block_size}, vocab_size={config.vocab_size})."
+                f"{tuple(expected_shapes[ours])} for {ours!r} (config: n_layer={config.n_layer}, "
+                f"n_head={config.n_head}, n_embd={config.n_embd}, block_size={config.block_size}, "
+                f"vocab_size={config.vocab_size})."
             )
         converted[ours] = tensor.detach().clone().contiguous()
 
@@ -193,10 +194,12 @@ def convert_a5_checkpoint(
     """Write a full Hugging Face checkpoint (config, safetensors weights, generation config, tokenizer, model code)
     for an original `.params` file. The tokenizer is built from the corpus the original vocabulary came from."""
     model = load_a5_checkpoint(params_path, variant, n_head=n_head)
-    tokenizer = build_char_tokenizer(Path(corpus_path).read_text(encoding="utf-8"), model_max_length=model.config.block_size)
+    corpus_text = Path(corpus_path).read_text(encoding="utf-8")
+    tokenizer = build_char_tokenizer(corpus_text, model_max_length=model.config.block_size)
     if len(tokenizer) != model.config.vocab_size:
         raise ValueError(
-            f"conversion.py: the corpus {str(corpus_path)!r} gives {len(tokenizer)} characters (PAD and MASK included), "
+            f"conversion.py: the corpus {str(corpus_path)!r} gives {len(tokenizer)} characters (PAD and MASK "
+            f"included), "
             f"but 'tok_emb.weight' has {model.config.vocab_size} rows; use the corpus the checkpoint was trained on."
         )
     output_dir = Path(output_dir)

@@ -54,8 +54,8 @@ def eager_attention_forward(
 
 
 def attention_interface(config: CharGPTConfig, output_attentions: bool):
-    """The kernel for `config._attn_implementation` ("sdpa" by default, or "eager"); eager when attentions are asked for,
-    since fused kernels never materialise them."""
+    """The kernel for `config._attn_implementation` ("sdpa" by default, or "eager"); eager when attentions are asked
+    for, since fused kernels never materialise them."""
     if output_attentions:
         return eager_attention_forward
     return ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)

@@ -17,7 +17,7 @@ from hf_birthplace.tokenization_char import char_vocab
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# --- the original model (CS224N a5 src/model.py, src/attention.py), key names and forward pass as written there -------
+# --- the original model (CS224N a5 src/model.py, src/attention.py), key names and forward pass as written there ------
 
 
 class OriginalConfig:
@@ -124,7 +124,7 @@ class OriginalGPT(nn.Module):
         return self.head(x)
 
 
-# --- fixtures ------------------------------------------------------------------------------------------------------------
+# --- fixtures --------------------------------------------------------------------------------------------------------
 
 BLOCK_SIZE, N_LAYER, N_HEAD, N_EMBD = 16, 2, 4, 32
 
@@ -149,7 +149,7 @@ def inputs(vocab_size, lengths, seed=0):
     return [torch.randint(0, vocab_size, (2, n), generator=g) for n in lengths]
 
 
-# --- equivalence ------------------------------------------------------------------------------------------------------
+# --- equivalence -----------------------------------------------------------------------------------------------------
 
 
 def test_config_is_inferred_from_shapes(original):
@@ -219,7 +219,7 @@ def test_script(original, tmp_path, tiny_corpus):
         torch.testing.assert_close(hf(ids).logits, model(ids), rtol=0, atol=1e-4)
 
 
-# --- bad input ----------------------------------------------------------------------------------------------------------
+# --- bad input -------------------------------------------------------------------------------------------------------
 
 
 def test_missing_key_is_named(original):

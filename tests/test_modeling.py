@@ -62,7 +62,7 @@ def test_config_round_trip(tmp_path, tiny_config):
     assert loaded.to_diff_dict() == tiny_config.to_diff_dict()
 
 
-# --- architecture ------------------------------------------------------------------------------------------------------
+# --- architecture ----------------------------------------------------------------------------------------------------
 
 
 def test_shapes_and_outputs(tiny_config):
@@ -122,7 +122,7 @@ def test_weight_decay_rule_hits_linear_weights_and_w2(tiny_config):
     assert decayed == expected
 
 
-# --- behaviour ----------------------------------------------------------------------------------------------------------
+# --- behaviour -------------------------------------------------------------------------------------------------------
 
 
 def test_causality(tiny_config):
@@ -248,7 +248,7 @@ def test_too_long_inputs_raise(tiny_config):
         model.generate(random_ids(tiny_config, 1, limit - 2), max_new_tokens=5, eos_token_id=None)
 
 
-# --- generation ---------------------------------------------------------------------------------------------------------
+# --- generation ------------------------------------------------------------------------------------------------------
 
 
 def until_eos(ids, eos=1):
@@ -351,7 +351,7 @@ def test_torch_compile_inductor(tiny_config):
     compiled(ids, labels=ids).loss.backward()
 
 
-# --- saving and loading -------------------------------------------------------------------------------------------------
+# --- saving and loading ----------------------------------------------------------------------------------------------
 
 
 def test_save_load_round_trip(tmp_path, tiny_config):
@@ -365,8 +365,11 @@ def test_save_load_round_trip(tmp_path, tiny_config):
         "AutoModel": "modeling_char_gpt.CharGPTModel",
         "AutoModelForCausalLM": "modeling_char_gpt.CharGPTForCausalLM",
     }
+    generation = json.loads((tmp_path / "generation_config.json").read_text())
+    assert (generation["eos_token_id"], generation["pad_token_id"], generation["max_new_tokens"]) == (1, 0, 32)
     ids = random_ids(tiny_config, 2, 8)
     loaded = CharGPTForCausalLM.from_pretrained(tmp_path).eval()
+    assert loaded.config.to_diff_dict() == model.config.to_diff_dict()
     with torch.no_grad():
         assert torch.equal(loaded(ids).logits, model(ids).logits)
 
