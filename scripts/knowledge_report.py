@@ -29,8 +29,10 @@ from hf_birthplace.training import parse_args
 class KnowledgeReportArguments:
     eval_path: str = field(metadata={"help": "The evaluated questions with gold places, `question<TAB>place`."})
     predictions_paths: list[str] = field(
-        metadata={"help": "One or more predictions files written by scripts/evaluate.py on EVAL_PATH (each with its "
-                  "PATH.confidence.tsv beside it, or the .confidence.tsv itself)."}
+        metadata={
+            "help": "One or more predictions files written by scripts/evaluate.py on EVAL_PATH (each with its "
+            "PATH.confidence.tsv beside it, or the .confidence.tsv itself)."
+        }
     )
     corpus_path: str = field(metadata={"help": "The pretraining corpus (wiki.txt), one document per line."})
     train_path: str | None = field(
