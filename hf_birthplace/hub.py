@@ -154,7 +154,7 @@ def validate_repo_id(repo_id: str) -> str:
     try:
         hf_validate_repo_id(repo_id)
     except HFValidationError as error:
-        raise RepoIdError(f"repo id {repo_id!r} is not valid on the Hub: {error}") from None
+        raise RepoIdError(f"repo id {repo_id!r} is not valid on the Hub ({error}); {example}") from None
     return repo_id
 
 
@@ -661,6 +661,10 @@ class PushArguments:
         default=None, metadata={"help": "Write the repository folder to this directory and upload nothing."}
     )
     license: str = field(default=DEFAULT_LICENSE, metadata={"help": "License id for the card's metadata."})
+    example_question: str = field(
+        default=EXAMPLE_QUESTION,
+        metadata={"help": "The question of the card's usage example; the card shows the checkpoint's answer to it."},
+    )
     commit_message: str = field(default=COMMIT_MESSAGE, metadata={"help": "Commit message on the Hub."})
 
 
@@ -672,6 +676,7 @@ def push_to_hub(
     results: str | os.PathLike | dict | None = None,
     dry_run: str | os.PathLike | None = None,
     license: str = DEFAULT_LICENSE,
+    example_question: str = EXAMPLE_QUESTION,
     commit_message: str = COMMIT_MESSAGE,
     token: str | None = None,
 ) -> str:
@@ -682,8 +687,9 @@ def push_to_hub(
     checkpoint_files(checkpoint_dir)
     if results is not None:
         read_results(results)
+    card_options = {"license": license, "example_question": example_question}
     if dry_run is not None:
-        assemble_repository(checkpoint_dir, dry_run, repo_id, results, license=license)
+        assemble_repository(checkpoint_dir, dry_run, repo_id, results, **card_options)
         return str(dry_run)
     if constants.is_offline_mode():
         raise HubUnreachableError(
@@ -696,7 +702,7 @@ def push_to_hub(
             f"no Hugging Face token found: {LOGIN_HINT}. To write the folder without uploading, pass --dry_run DIR"
         )
     with tempfile.TemporaryDirectory(prefix="hf_birthplace_hub_") as folder:
-        assemble_repository(checkpoint_dir, folder, repo_id, results, license=license)
+        assemble_repository(checkpoint_dir, folder, repo_id, results, **card_options)
         api = HfApi(token=token)
         with _hub_errors(repo_id):
             url = api.create_repo(repo_id, private=private, exist_ok=True)

@@ -30,6 +30,7 @@ def main(args: list[str] | None = None) -> str:
             results=push_args.results,
             dry_run=push_args.dry_run,
             license=push_args.license,
+            example_question=push_args.example_question,
             commit_message=push_args.commit_message,
         )
     except HubError as error:
