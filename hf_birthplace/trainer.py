@@ -106,6 +106,9 @@ class CharTrainingArguments(TrainingArguments):
     save_total_limit: int | None = field(default=2, metadata={"help": "Keep only the last N resumable checkpoints."})
 
     def __post_init__(self):
+        if self.bf16 and not torch.cuda.is_available():
+            # bf16 autocast runs on CPUs too (AMX makes it fast); transformers asks for use_cpu to allow it.
+            self.use_cpu = True
         super().__post_init__()
         if self.group_by_length and self.train_sampling_strategy == "random":
             self.train_sampling_strategy = "group_by_length"

@@ -1,0 +1,127 @@
+"""The original assignment's results table, end to end and resumable.
+
+Stages (each skipped when its output is complete, each training resumed from its last checkpoint when interrupted):
+
+    london                      the London baseline on dev
+    vanilla.nopretrain          fine-tune from scratch (75 epochs), evaluate dev and test
+    vanilla.pretrain            span-corruption pretraining (650 epochs), then
+    vanilla.finetune            fine-tune from it (10 epochs), evaluate dev and test
+    synthesizer.pretrain / synthesizer.finetune   the same for the synthesizer
+
+A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per stage, e.g. for the CPU-budget
+recipe or a smoke run: {"model": {...}, "pretrain": {...}, "finetune_pretrained": {...}, "finetune_scratch": {...}}.
+Every stage's wall time, the machine and the commit go to `results.json`; `markdown_table` renders it.
+"""
+
+import json
+import os
+import platform
+import subprocess
+import time
+
+from .evaluation import EvalArguments, constant_baseline, run_evaluation
+from .trainer import FinetuningArguments, PretrainingArguments
+from .training import DataArguments, ModelArguments, finetune, pretrain
+
+DEV, TEST, TRAIN, CORPUS = "birth_dev.tsv", "birth_test_inputs.tsv", "birth_places_train.tsv", "wiki.txt"
+ROWS = [
+    ("london", "London baseline"),
+    ("vanilla.nopretrain", "vanilla, no pretraining"),
+    ("vanilla.finetune", "vanilla, pretrain + finetune"),
+    ("synthesizer.finetune", "synthesizer, pretrain + finetune"),
+]
+
+
+def machine() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def _done(path: str) -> bool:
+    return os.path.exists(os.path.join(path, "model.safetensors"))
+
+
+def run_reproduction(data_dir: str, output_dir: str, recipe: dict | None = None, variants=("vanilla", "synthesizer")):
+    recipe = recipe or {}
+    os.makedirs(output_dir, exist_ok=True)
+    results_path = os.path.join(output_dir, "results.json")
+    results = json.load(open(results_path)) if os.path.exists(results_path) else {"stages": {}}
+    results.update(machine=machine(), commit=commit(), data_dir=data_dir, recipe=recipe)
+    data_args = DataArguments(data_dir=data_dir, corpus_path=CORPUS, finetune_corpus_path=TRAIN)
+    common = {"report_to": "none", "resume_from_checkpoint": "auto", **recipe.get("training", {})}
+
+    def save():
+        with open(results_path, "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
+
+    def train(name, fn, model_args, args_cls, section):
+        out = os.path.join(output_dir, name)
+        if not _done(out):
+            start = time.perf_counter()
+            fn(model_args, data_args, args_cls(output_dir=out, **{**common, **recipe.get(section, {})}))
+            results["stages"].setdefault(name, {})["seconds"] = round(time.perf_counter() - start, 1)
+            save()
+        return out
+
+    def evaluate(name, checkpoint):
+        for split, path in (("dev", DEV), ("test", TEST)):
+            metrics = run_evaluation(
+                EvalArguments(
+                    model_name_or_path=checkpoint,
+                    eval_corpus_path=os.path.join(data_dir, path),
+                    outputs_path=os.path.join(output_dir, f"{name}.{split}.predictions"),
+                )
+            )
+            if split == "dev":
+                results["stages"].setdefault(name, {})["dev_accuracy"] = metrics["accuracy"]
+        save()
+
+    london = constant_baseline(os.path.join(data_dir, DEV), "London")
+    results["stages"]["london"] = {"dev_accuracy": london["accuracy"]}
+    save()
+    shape = recipe.get("model", {})
+    for variant in variants:
+        if variant == "vanilla":
+            scratch = train(
+                "vanilla.nopretrain", finetune, ModelArguments(attention_type="vanilla", **shape),
+                FinetuningArguments, "finetune_scratch",
+            )
+            evaluate("vanilla.nopretrain", scratch)
+        pretrained = train(
+            f"{variant}.pretrain", pretrain, ModelArguments(attention_type=variant, **shape),
+            PretrainingArguments, "pretrain",
+        )
+        finetuned = train(
+            f"{variant}.finetune", finetune, ModelArguments(model_name_or_path=pretrained),
+            FinetuningArguments, "finetune_pretrained",
+        )
+        evaluate(f"{variant}.finetune", finetuned)
+    return results
+
+
+def markdown_table(results: dict) -> str:
+    """The README's results table, from a results.json."""
+    stages = results["stages"]
+    lines = ["| model | dev accuracy | training wall time |", "| --- | --- | --- |"]
+    for key, label in ROWS:
+        if key not in stages or "dev_accuracy" not in stages[key]:
+            continue
+        seconds = stages[key].get("seconds", 0)
+        if key.endswith(".finetune"):
+            seconds += stages.get(key.replace(".finetune", ".pretrain"), {}).get("seconds", 0)
+        wall = f"{seconds / 3600:.2f} h" if key != "london" else "-"
+        lines.append(f"| {label} | {stages[key]['dev_accuracy'] * 100:.1f}% | {wall} |")
+    lines.append("")
+    lines.append(f"Machine: {results['machine']}; commit {results['commit']}.")
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""The original assignment's results table on the real data, resumable: London baseline, vanilla without
+pretraining, vanilla and synthesizer pretrain + finetune; dev accuracy for each, test predictions written.
+
+    make reproduce DATA_DIR=../shared/data/cs224n-a5          # the faithful recipe (hours on a CPU)
+    python scripts/reproduce.py --data_dir ../shared/data/cs224n-a5 --output_dir outputs/reproduce
+    python scripts/reproduce.py --data_dir ... --recipe scripts/configs/reproduce_smoke.json   # minutes
+    python scripts/reproduce.py --table outputs/reproduce/results.json                         # README table
+
+Run it again after an interruption: finished stages are skipped and a training stage resumes from its last
+checkpoint.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from hf_birthplace.reproduce import markdown_table, run_reproduction
+from hf_birthplace.training import DATA_DIR_ENV, parse_args
+
+
+@dataclass
+class ReproduceArguments:
+    data_dir: str | None = field(
+        default_factory=lambda: os.environ.get(DATA_DIR_ENV), metadata={"help": "The four CS224N data files."}
+    )
+    output_dir: str = field(default="outputs/reproduce", metadata={"help": "Checkpoints, predictions, results.json."})
+    recipe: str | None = field(default=None, metadata={"help": "JSON overrides per stage (default: the original)."})
+    variants: str = field(default="vanilla,synthesizer", metadata={"help": "Comma-separated attention variants."})
+    table: str | None = field(default=None, metadata={"help": "Only print the markdown table of this results.json."})
+
+
+def main(args: list[str] | None = None) -> dict:
+    (a,) = parse_args((ReproduceArguments,), args)
+    if a.table:
+        with open(a.table) as f:
+            results = json.load(f)
+    else:
+        if not a.data_dir:
+            raise SystemExit(f"reproduce.py: give --data_dir or set ${DATA_DIR_ENV}")
+        recipe = json.load(open(a.recipe)) if a.recipe else None
+        results = run_reproduction(a.data_dir, a.output_dir, recipe, variants=tuple(a.variants.split(",")))
+    print(markdown_table(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()

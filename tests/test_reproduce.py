@@ -1,0 +1,51 @@
+"""The results-table pipeline at smoke size on the real data: every stage, resumable, a table from results.json."""
+
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+
+from hf_birthplace.reproduce import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_markdown_table_adds_pretraining_time_to_finetuned_rows():
+    results = {
+        "machine": "test box",
+        "commit": "abc123",
+        "stages": {
+            "london": {"dev_accuracy": 0.05},
+            "vanilla.nopretrain": {"dev_accuracy": 0.018, "seconds": 1800},
+            "vanilla.pretrain": {"seconds": 7200},
+            "vanilla.finetune": {"dev_accuracy": 0.25, "seconds": 1800},
+        },
+    }
+    table = markdown_table(results)
+    assert "| London baseline | 5.0% | - |" in table
+    assert "| vanilla, no pretraining | 1.8% | 0.50 h |" in table
+    assert "| vanilla, pretrain + finetune | 25.0% | 2.50 h |" in table
+    assert "synthesizer" not in table and "test box; commit abc123" in table
+
+
+@pytest.mark.slow  # ~2 minutes on a quiet 2-core machine: three models answer 937 questions each
+def test_reproduce_smoke_then_rerun_skips_finished_stages(a5_data_dir, tmp_path, capsys):
+    main = runpy.run_path(str(ROOT / "scripts" / "reproduce.py"), run_name="not_main")["main"]
+    args = ["--data_dir", str(a5_data_dir), "--output_dir", str(tmp_path),
+            "--recipe", str(ROOT / "scripts" / "configs" / "reproduce_smoke.json")]
+    results = main(args)
+    stages = results["stages"]
+    assert stages["london"]["dev_accuracy"] == 0.05  # 25 of 500, the documented baseline
+    for name in ("vanilla.nopretrain", "vanilla.finetune", "synthesizer.finetune"):
+        assert 0.0 <= stages[name]["dev_accuracy"] <= 1.0
+        dev = (tmp_path / f"{name}.dev.predictions").read_text(encoding="utf-8").split("\n")
+        test = (tmp_path / f"{name}.test.predictions").read_text(encoding="utf-8").split("\n")
+        assert len(dev) - 1 == 500 and len(test) - 1 == 437
+    table = capsys.readouterr().out
+    assert "| London baseline | 5.0% | - |" in table and "synthesizer, pretrain + finetune" in table
+
+    seconds = {k: v.get("seconds") for k, v in stages.items()}
+    again = main(args)["stages"]
+    assert {k: v.get("seconds") for k, v in again.items()} == seconds  # nothing retrained
+    assert json.loads((tmp_path / "results.json").read_text())["stages"].keys() == again.keys()
