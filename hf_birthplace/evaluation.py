@@ -12,7 +12,6 @@ answer the model retrieved from one it made up (see `hf_birthplace.analysis.know
 import json
 import logging
 import os
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -40,15 +39,17 @@ def predict_places(
 ) -> list[Prediction]:
     """Greedy answers for `questions`, in order. A question that cannot be processed gets an empty place and an error.
 
-    Questions are grouped by length so that no batch needs padding: the answers are exactly those of decoding each
-    question alone.
+    Questions are sorted by length and left-padded in batches; the attention mask hides the padding and `generate`
+    gives each question its own positions, so every answer is the one the question gets decoded alone
+    (tests/test_evaluation.py checks it).
     """
     model.eval()
     mask_id = tokenizer.convert_tokens_to_ids(MASK_CHAR)
+    pad_id = tokenizer.pad_token_id
     # The original model has `block_size` positions; the synthesizer's scores cover block_size - 1 of them.
     max_positions = model.config.block_size - 1
     predictions: list[Prediction | None] = [None] * len(questions)
-    by_length = defaultdict(list)
+    todo = []
     for i, question in enumerate(questions):
         # One character is one token: the length check needs no encoding.
         if not question.strip():
@@ -58,36 +59,36 @@ def predict_places(
                 "", 0.0, f"question is {len(question)} characters; the model reads at most {max_positions - 2}"
             )
         else:
-            ids = tokenizer(question + MASK_CHAR, add_special_tokens=False)["input_ids"]
-            by_length[len(ids)].append((i, ids))
+            todo.append((i, tokenizer(question + MASK_CHAR, add_special_tokens=False)["input_ids"]))
+    todo.sort(key=lambda item: len(item[1]))
 
     device = next(model.parameters()).device
-    for length, items in sorted(by_length.items()):
-        new_tokens = min(max_new_tokens, max_positions - length)
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            input_ids = torch.tensor([ids for _, ids in chunk], device=device)  # (B, T)
-            out = model.generate(
-                input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                max_new_tokens=new_tokens,
-                do_sample=False,
-                eos_token_id=mask_id,
-                pad_token_id=tokenizer.pad_token_id,
-                use_cache=True,
-                output_scores=True,
-                return_dict_in_generate=True,
-            )
-            generated = out.sequences[:, length:]  # (B, steps)
-            logprobs = torch.stack(out.scores, dim=1).float().log_softmax(-1)  # (B, steps, V)
-            chosen = logprobs.gather(-1, generated.unsqueeze(-1)).squeeze(-1)  # (B, steps)
-            for row, (i, _) in enumerate(chunk):
-                ids = generated[row].tolist()
-                # The answer ends at the closing MASK (kept in the probability: it says "the answer is complete").
-                end = ids.index(mask_id) + 1 if mask_id in ids else len(ids)
-                place = tokenizer.decode(ids[: end - 1] if mask_id in ids else ids, skip_special_tokens=False)
-                confidence = float(chosen[row, :end].sum().exp())
-                predictions[i] = Prediction(place, confidence)
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        T = len(chunk[-1][1])
+        input_ids = torch.tensor([[pad_id] * (T - len(ids)) + ids for _, ids in chunk], device=device)  # (B, T)
+        lengths = torch.tensor([len(ids) for _, ids in chunk], device=device)  # (B,)
+        attention_mask = (torch.arange(T, device=device) >= T - lengths[:, None]).long()  # (B, T), 0 on padding
+        out = model.generate(
+            input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=min(max_new_tokens, max_positions - T),
+            do_sample=False,
+            eos_token_id=mask_id,
+            pad_token_id=pad_id,
+            use_cache=True,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+        generated = out.sequences[:, T:]  # (B, steps)
+        logprobs = torch.stack(out.scores, dim=1).float().log_softmax(-1)  # (B, steps, V)
+        chosen = logprobs.gather(-1, generated.unsqueeze(-1)).squeeze(-1)  # (B, steps)
+        for row, (i, _) in enumerate(chunk):
+            ids = generated[row].tolist()
+            # The answer ends at the closing MASK, which counts in its probability ("the answer is complete").
+            end = ids.index(mask_id) + 1 if mask_id in ids else len(ids)
+            place = tokenizer.decode(ids[: end - 1] if mask_id in ids else ids, skip_special_tokens=False)
+            predictions[i] = Prediction(place, float(chosen[row, :end].sum().exp()))
     return predictions
 
 
