@@ -87,7 +87,10 @@ RECIPE_FILE = "training_recipe.json"
 # Dev-set metrics picked up when no results are given (the Trainer.push_to_hub path): the JSON of scripts/evaluate.py.
 RESULTS_FILE = "eval_results.json"
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "model_cards"
+# The templates live in the repository's model_cards/ (an editable install reads them there); a wheel that ships them
+# as package data would put them in hf_birthplace/model_cards/, looked at first.
+_PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATE_DIRS = (_PACKAGE_DIR / "model_cards", _PACKAGE_DIR.parent / "model_cards")
 TEMPLATES = {"vanilla": "char_gpt_vanilla.md", "synthesizer": "char_gpt_synthesizer.md"}
 DEFAULT_LICENSE = "mit"  # the project's license; pass another with --license
 # A dev-set person (gold: Berlin) and a person who exists nowhere in wiki.txt.
@@ -455,10 +458,13 @@ def write_trainer_model_card(trainer) -> None:
 def template_path(attention_type: str) -> Path:
     if attention_type not in TEMPLATES:
         raise CheckpointError(f"config.json: attention_type {attention_type!r} has no model-card template")
-    path = TEMPLATE_DIR / TEMPLATES[attention_type]
-    if not path.is_file():
-        raise HubError(f"{path}: model-card template not found (it lives in the repository's model_cards/ folder)")
-    return path
+    for folder in TEMPLATE_DIRS:
+        if (folder / TEMPLATES[attention_type]).is_file():
+            return folder / TEMPLATES[attention_type]
+    raise HubError(
+        f"model-card template {TEMPLATES[attention_type]} not found in {' or '.join(map(str, TEMPLATE_DIRS))} "
+        "(it lives in the repository's model_cards/ folder: install hf_birthplace editable, `pip install -e .`)"
+    )
 
 
 @torch.no_grad()

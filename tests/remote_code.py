@@ -43,6 +43,7 @@ def run_without_hf_birthplace(
         "HF_MODULES_CACHE": str(tmp_path / "modules"),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_VERBOSITY": "error",
+        "OMP_NUM_THREADS": "1",  # tiny models; the machine's cores are shared
     }
     return subprocess.run(
         [sys.executable, str(path), *args], cwd=empty, env=env, capture_output=True, text=True, timeout=timeout

@@ -73,6 +73,15 @@ def save_run(folder: Path, model, tokenizer, stage: str, args, model_args: dict,
     )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run ~10x faster on one thread when the machine's few cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_corpus, tiny_config_factory):
     """For each attention type: a "pretrained" checkpoint and the checkpoint fine-tuned from it (which knows FACTS),
@@ -92,7 +101,8 @@ def runs(tmp_path_factory, tiny_corpus, tiny_config_factory):
         shape = {"attention_type": attention_type, "n_layer": 2, "n_head": 4, "n_embd": 32, "block_size": 64}
         data = {"data_dir": str(root), "corpus_path": "wiki.txt", "finetune_corpus_path": "train.tsv"}
         pretrain_args = PretrainingArguments(output_dir=str(pretrained), report_to="none", num_train_epochs=2)
-        save_run(pretrained, model, tokenizer, "pretrain", pretrain_args, {**shape, "model_name_or_path": None}, data, 2)
+        no_start = {**shape, "model_name_or_path": None}
+        save_run(pretrained, model, tokenizer, "pretrain", pretrain_args, no_start, data, steps=2)
 
         # Fine-tuning, by hand: a few dozen full-batch steps teach the three answers.
         text = [f"Where was {n} born?{MASK_CHAR}{p}{MASK_CHAR}" for n, p in FACTS.items()]
@@ -108,7 +118,7 @@ def runs(tmp_path_factory, tiny_corpus, tiny_config_factory):
             output_dir=str(finetuned), report_to="none", num_train_epochs=40, learning_rate=1e-2, seed=7
         )
         model_args = {**shape, "model_name_or_path": str(pretrained)}
-        save_run(finetuned, model, tokenizer, "finetune", finetune_args, model_args, data, 40)
+        save_run(finetuned, model, tokenizer, "finetune", finetune_args, model_args, data, steps=40)
 
         outputs = root / f"{attention_type}.dev.predictions"
         metrics = run_evaluation(
@@ -362,7 +372,7 @@ def test_upload_sends_exactly_the_repository_files(runs, dry_runs, fake_hub):
     )
     assert url == "https://huggingface.co/alice/char-gpt-vanilla"
     assert fake_hub.created == [{"name": "char-gpt-vanilla", "organization": "alice", "visibility": "private"}]
-    (repo, files), = fake_hub.commits
+    ((repo, files),) = fake_hub.commits
     assert repo == "alice/char-gpt-vanilla"
     expected = {name: (dry_runs["vanilla"] / name).read_bytes() for name in REPOSITORY_FILES}
     assert files == expected  # the same files, byte for byte, as the dry run; no trainer state, no pickles
@@ -427,12 +437,15 @@ def test_trainer_push_to_hub_writes_the_same_card(runs, tiny_corpus, fake_hub, t
     model = CharGPTForCausalLM.from_pretrained(runs["vanilla"].checkpoint)
     tokenizer = AutoTokenizer.from_pretrained(runs["vanilla"].checkpoint)
     args = FinetuningArguments(
-        output_dir=str(tmp_path / "run"), report_to="none", push_to_hub=True, hub_model_id="alice/pushed",
+        output_dir=str(tmp_path / "run"),
+        report_to="none",
+        push_to_hub=True,
+        hub_model_id="alice/pushed",
         hub_token="hf_test",
     )
     trainer = trainer_class(model=model, args=args, processing_class=tokenizer, tokens_per_example=63)
     trainer.push_to_hub()
-    (repo, files), = fake_hub.commits
+    ((repo, files),) = fake_hub.commits
     assert repo == "alice/pushed"
     dry_run = tmp_path / "dry_run"
     push_to_hub(args.output_dir, "alice/pushed", dry_run=dry_run)
