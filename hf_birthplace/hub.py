@@ -217,6 +217,7 @@ class TrainingStage:
     data_args: dict | None = None
     log_history: list[dict] = field(default_factory=list)
     global_step: int | None = None
+    epoch: float | None = None  # epochs completed, from the trainer state
 
     @property
     def init_from(self) -> str | None:
@@ -233,7 +234,11 @@ def read_training_stage(checkpoint_dir: str | os.PathLike) -> TrainingStage | No
     folder = Path(checkpoint_dir)
     state_path = folder / "trainer_state.json"
     state = _read_json(state_path) if state_path.is_file() else {}
-    from_state = {"log_history": state.get("log_history", []), "global_step": state.get("global_step")}
+    from_state = {
+        "log_history": state.get("log_history", []),
+        "global_step": state.get("global_step"),
+        "epoch": state.get("epoch"),
+    }
     state_files = [state_path.name] if state else []
     if (folder / RECIPE_FILE).is_file():
         recipe = _read_json(folder / RECIPE_FILE)
@@ -423,6 +428,7 @@ def build_model_card(
         example=examples["answers"][0],
         invented=examples["answers"][1],
         mask_char=MASK_CHAR,
+        pretrained_only=bool(stages) and stages[-1].kind == "pretraining",
     )
 
 
@@ -475,7 +481,7 @@ def example_answers(checkpoint_dir: str | os.PathLike, questions: list[str]) -> 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir)
     predictions = predict_places(model, tokenizer, questions)
     answers = [
-        {"question": q, "answer": p.place, "confidence": round(p.confidence, 3), "error": p.error}
+        {"question": q, "answer": p.place, "confidence": f"{p.confidence:.3g}", "error": p.error}
         for q, p in zip(questions, predictions)
     ]
     return {"answers": answers, "num_parameters": model.num_parameters()}
@@ -509,8 +515,11 @@ def _stage_view(stage: TrainingStage) -> dict:
         course_file = "wiki.txt" if stage.kind == "pretraining" else "birth_places_train.tsv"
         rows.append(("Training file", _training_file(stage), course_file))
     batch = f"{used('per_device_train_batch_size')} x {used('gradient_accumulation_steps')}"
+    epochs = used("num_train_epochs")
+    if stage.epoch is not None and a.get("num_train_epochs") and stage.epoch < a["num_train_epochs"]:
+        epochs += f" planned, {_fmt(round(stage.epoch, 2))} completed"  # a checkpoint saved before the end
     rows += [
-        ("Epochs", used("num_train_epochs"), _fmt(original.get("epochs", "-"))),
+        ("Epochs", epochs, _fmt(original.get("epochs", "-"))),
         ("Optimizer steps", _fmt(stage.global_step) if stage.global_step is not None else "not recorded", "-"),
         ("Batch size per process x accumulation", batch, _fmt(original.get("batch", "-"))),
         ("Peak learning rate", used("learning_rate"), _fmt(original.get("lr", "-"))),

@@ -308,6 +308,7 @@ def test_dry_run_folder_and_card(attention_type, runs, dry_runs):
 
     text = card.text
     assert ("synthesizer (the handout's eq. 5)" in text) == (attention_type == "synthesizer")
+    assert "pretrained only" not in text
     assert "### Pretraining" in text and "### Fine-tuning" in text  # both stages of the recipe
     assert f"| Started from | `{run.pretrained}` |" in text
     assert "| Peak learning rate | 0.01 | 0.0006 |" in text and "| Peak learning rate | 0.006 | 0.006 |" in text
@@ -321,6 +322,12 @@ def test_the_course_dev_set_is_recognised_by_content(a5_data_dir):
     course = read_results({"accuracy": 0.266, "eval_corpus_path": str(a5_data_dir / "birth_dev.tsv")})
     assert course.dataset_name == "CS224N birth_dev"
     assert read_results({"accuracy": 0.266}).dataset_name == "CS224N birth_dev"  # results that do not say
+
+
+def test_a_pretrained_only_checkpoint_says_so(runs):
+    card = build_model_card(runs["synthesizer"].pretrained, repo_id="alice/char-gpt-pretrained")
+    assert "**This checkpoint is pretrained only**" in card.text
+    assert card.data.eval_results is None and "No evaluation results were given" in card.text
 
 
 def card_example(readme: Path, repo_id: str, folder: Path) -> str:
