@@ -168,6 +168,12 @@ class CharTrainer(Trainer):
             self.add_callback(_EpochModelSaver(self))
         self.add_callback(_LossCurve())
 
+    def create_model_card(self, *args, **kwargs):
+        # `Trainer.push_to_hub` gets the same card as scripts/push_to_hub.py; hub imports this module's constants.
+        from .hub import write_trainer_model_card
+
+        write_trainer_model_card(self)
+
     def get_decay_parameter_names(self, model) -> list[str]:
         return decay_parameter_names(model)
 

@@ -5,10 +5,11 @@ Both write a complete Hub-style checkpoint to `output_dir` (safetensors weights,
 code for `trust_remote_code`, the tokenizer) and return the `Trainer`'s metrics.
 """
 
+import json
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from transformers import HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
@@ -143,6 +144,26 @@ def load_model_and_tokenizer(model_args: ModelArguments, corpus_path: str):
     return new_model(model_args, vocab_size=len(tokenizer)), tokenizer
 
 
+def save_recipe(stage: str, model_args, data_args, training_args: CharTrainingArguments) -> None:
+    """Write output_dir/training_recipe.json: what the model card states as the recipe actually used."""
+    if not training_args.should_save:
+        return
+    model_args = asdict(model_args)
+    if model_args["model_name_or_path"] and os.path.isdir(model_args["model_name_or_path"]):
+        # Absolute, so that a fine-tuned model's card can find its pretraining stage later.
+        model_args["model_name_or_path"] = os.path.abspath(model_args["model_name_or_path"])
+    os.makedirs(training_args.output_dir, exist_ok=True)
+    recipe = {
+        "stage": stage,
+        "model_args": model_args,
+        "data_args": asdict(data_args),
+        "training_args": training_args.to_dict(),
+    }
+    with open(os.path.join(training_args.output_dir, "training_recipe.json"), "w") as f:
+        json.dump(recipe, f, indent=2, default=str)
+        f.write("\n")
+
+
 def _train(model, tokenizer, dataset, training_args: CharTrainingArguments) -> dict:
     block_size = model.config.block_size
     collator = CharCollator(
@@ -175,6 +196,7 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, training_args
     if training_args.final_tokens is None:
         training_args.final_tokens = final_tokens(len(corpus), block_size)
     dataset = PretrainDataset(corpus, tokenizer, block_size=block_size, seed=training_args.seed)
+    save_recipe("pretrain", model_args, data_args, training_args)
     return _train(model, tokenizer, dataset, training_args)
 
 
@@ -197,4 +219,5 @@ def finetune(model_args: ModelArguments, data_args: DataArguments, training_args
         block_size=block_size,
     )
     dataset = build_finetune_dataset(qa, tokenizer, block_size)
+    save_recipe("finetune", model_args, data_args, training_args)
     return _train(model, tokenizer, dataset, training_args)
