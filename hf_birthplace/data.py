@@ -171,7 +171,8 @@ def load_corpus(path: PathLike, *, cache_dir: Optional[str] = None) -> datasets.
     return lines
 
 
-def _apply_character_policy(text: str, vocab: Optional[set], ascii_only: bool) -> str:
+def apply_character_policy(text: str, vocab: Optional[set], ascii_only: bool) -> str:
+    """The fine-tuning files' character policy: the original's ASCII stripping, or the vocabulary's characters."""
     if ascii_only:
         # Exactly what the original does to the whole fine-tuning file (tab and newline are ASCII, so doing
         # it per field gives the same strings).
@@ -205,13 +206,13 @@ def _parse_qa_batch(batch, indices, *, path, with_answers, vocab, ascii_only, bl
         if with_answers and not answer.strip():
             raise DataFormatError(path, line, "empty place", "question<TAB>place")
         _check_reserved(path, line, text)
-        question = _apply_character_policy(question, vocab, ascii_only)
+        question = apply_character_policy(question, vocab, ascii_only)
         dropped = "non-ASCII" if ascii_only else "out-of-vocabulary"
         if not question.strip():
             raise DataFormatError(path, line, f"the question is empty once {dropped} characters are removed",
                                   "a question with characters the model knows")
         if with_answers:
-            answer = _apply_character_policy(answer, vocab, ascii_only)
+            answer = apply_character_policy(answer, vocab, ascii_only)
             if not answer.strip():
                 raise DataFormatError(path, line, f"the place is empty once {dropped} characters are removed",
                                       "a place with characters the model knows")
@@ -321,8 +322,8 @@ def count_changed_examples(path: PathLike, vocab: Iterable[str], *, cache_dir: O
     counts = {"examples": len(raw), "ascii_only": 0, "vocab": 0}
     for question, answer in zip(raw["question"], raw["answer"]):
         fields = [question] if answer is None else [question, answer]
-        counts["ascii_only"] += any(_apply_character_policy(f, None, True) != f for f in fields)
-        counts["vocab"] += any(_apply_character_policy(f, vocab, False) != f for f in fields)
+        counts["ascii_only"] += any(apply_character_policy(f, None, True) != f for f in fields)
+        counts["vocab"] += any(apply_character_policy(f, vocab, False) != f for f in fields)
     return counts
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from .data import apply_character_policy
 from .metrics import load_place_accuracy
 from .tokenization_char import MASK_CHAR
 
@@ -192,19 +193,15 @@ class EvalArguments:
     )
 
 
-def clean_question(question: str, vocab: set[str], ascii_only: bool) -> str:
-    """The character policy of fine-tuning applied to a question: ASCII only, or the vocabulary's characters only."""
-    if ascii_only:
-        question = question.encode("ascii", errors="ignore").decode("ascii")
-    return "".join(ch for ch in question if ch in vocab)
-
-
 def evaluate_lines(model, tokenizer, lines: list[EvalLine], *, ascii_only=False, batch_size=256, abstain_below=None):
     """Predictions for every line (empty for unreadable ones) and, when gold places exist, the metrics."""
     vocab = set(tokenizer.get_vocab())
     readable = [i for i, line in enumerate(lines) if line.problem is None]
     answers = predict_places(
-        model, tokenizer, [clean_question(lines[i].question, vocab, ascii_only) for i in readable], batch_size=batch_size
+        model,
+        tokenizer,
+        [apply_character_policy(lines[i].question, vocab, ascii_only) for i in readable],
+        batch_size=batch_size,
     )
     predictions = [Prediction("", 0.0, line.problem) for line in lines]
     for i, answer in zip(readable, answers):
