@@ -7,7 +7,7 @@ the same examples; (b) the time to answer the dev questions, batched with a cach
 path learns. Prints markdown tables, writes the JSON (default docs/benchmark_results/DEVICE.json) and a PNG of the
 loss curves beside it. The numbers and what each lever gave: docs/performance.md.
 
-    # the full CPU benchmark (about 20-30 minutes on 2 shared cores); be kind to the other jobs
+    # the full CPU benchmark (about 40 minutes on 2 busy cores); be kind to the other jobs
     nice -n 5 python scripts/benchmark.py --data_dir ../shared/data/cs224n-a5
 
     # a smoke test in seconds (tiny model, two variants, two steps each)
@@ -23,12 +23,16 @@ loss curves beside it. The numbers and what each lever gave: docs/performance.md
     python scripts/benchmark.py my_benchmark.json
 """
 
+import logging
+
 from hf_birthplace.benchmark import BenchmarkArguments, run_benchmark
 from hf_birthplace.training import parse_args
 
 
 def main(args: list[str] | None = None) -> dict:
     (benchmark_args,) = parse_args((BenchmarkArguments,), args)
+    # Progress lines ("benchmark: training variant ...") on stderr: a full run takes a while.
+    logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
     return run_benchmark(benchmark_args)
 
 
