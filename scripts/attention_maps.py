@@ -1,7 +1,8 @@
 """Every layer's and head's attention on one question, for a vanilla and a synthesizer checkpoint side by side.
 
 Writes OUTPUT_DIR/PREFIXgrid.png (all maps), PREFIXquery_rows.png (the row of the question's MASK, which writes the
-answer, over the question's characters) and PREFIXsummary.json: each model's answer, the share of the MASK row on the
+answer, over the question's characters), PREFIXname_swap.png (that row for the question and for the same question with
+the name reversed, layer by layer) and PREFIXsummary.json: each model's answer, the share of the MASK row on the
 name's characters per layer, and how much the rows move when the name's characters are reversed (positions kept):
 key-query rows move, the first synthesizer layer's rows cannot (hf_birthplace/analysis/attention_maps.py says why).
 
@@ -17,7 +18,14 @@ from dataclasses import dataclass, field
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hf_birthplace.analysis.attention_maps import name_summary, plot_attention_grids, plot_query_rows, question_maps
+from hf_birthplace.analysis.attention_maps import (
+    contrast_question,
+    name_summary,
+    plot_attention_grids,
+    plot_name_swap,
+    plot_query_rows,
+    question_maps,
+)
 from hf_birthplace.analysis.knowledge import question_name
 from hf_birthplace.evaluation import read_eval_lines
 from hf_birthplace.training import parse_args
@@ -56,7 +64,7 @@ def main(args: list[str] | None = None) -> dict:
         raise ValueError("scripts/attention_maps.py: --answer gold needs an --eval_path line with a gold place")
     labels = a.labels or a.model_paths
 
-    panels, models = [], {}
+    panels, pairs, models = [], [], {}
     for label, path in zip(labels, a.model_paths, strict=True):
         model = AutoModelForCausalLM.from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -65,6 +73,7 @@ def main(args: list[str] | None = None) -> dict:
         models[label] = {"path": path, "attention_type": model.config.attention_type, "answer": maps.answer}
         if name:
             models[label].update(name_summary(model, tokenizer, maps, name))
+            pairs.append((maps, question_maps(model, tokenizer, contrast_question(question, name), label, maps.answer)))
 
     os.makedirs(a.output_dir, exist_ok=True)
     summary = {
@@ -75,7 +84,8 @@ def main(args: list[str] | None = None) -> dict:
         "figures": [
             plot_attention_grids(panels, os.path.join(a.output_dir, a.prefix + "grid.png")),
             plot_query_rows(panels, os.path.join(a.output_dir, a.prefix + "query_rows.png")),
-        ],
+        ]
+        + ([plot_name_swap(pairs, os.path.join(a.output_dir, a.prefix + "name_swap.png"))] if pairs else []),
     }
     with open(os.path.join(a.output_dir, a.prefix + "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2, ensure_ascii=False)

@@ -116,8 +116,13 @@ def test_script(tiny_config_factory, char_tokenizer, tmp_path, capsys):
     assert summary["models"]["synthesizer"]["max_row_change_per_layer"][0] < 1e-6
     assert summary["models"]["vanilla"]["max_row_change_per_layer"][0] > 1e-2
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == ["attention_map_grid.png", "attention_map_query_rows.png", "attention_map_summary.json"]
-    for name in written[:2]:
+    assert written == [
+        "attention_map_grid.png",
+        "attention_map_name_swap.png",
+        "attention_map_query_rows.png",
+        "attention_map_summary.json",
+    ]
+    for name in written[:3]:
         assert (tmp_path / "out" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "out" / "attention_map_summary.json").read_text())["question"] == QUESTION
     with pytest.raises(ValueError, match="--answer gold needs"):

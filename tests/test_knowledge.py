@@ -184,6 +184,10 @@ def test_histogram_and_calibration():
     assert h["edges"] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert h["right"] == [0, 0, 1, 2]  # 1.0 falls in the last bin
     assert h["wrong"] == [1, 0, 1, 0]
+    log = K.log_confidence_histogram([0.0, 1e-9, 0.003, 0.5, 1.0], correct, lowest=-4, per_decade=1)
+    assert log["log10_edges"] == [-4, -3, -2, -1, 0]
+    # 0 and 1e-9 fall in the first bin, 0.003 (10**-2.5) in [-3, -2), 0.5 and 1.0 in the last.
+    assert log["wrong"] == [1, 0, 0, 1] and log["right"] == [1, 1, 0, 1]
     cal = K.calibration(confidences, correct, bins=4)
     assert [b["n"] for b in cal["bins"]] == [1, 2, 2]
     # |0 - 0.05| * 1/5 + |0.5 - 0.525| * 2/5 + |1 - 0.975| * 2/5

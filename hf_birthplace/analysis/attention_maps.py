@@ -180,3 +180,39 @@ def plot_query_rows(panels: list[AttentionMaps], path: str) -> str:
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
+
+
+def plot_name_swap(pairs: list[tuple[AttentionMaps, AttentionMaps]], path: str) -> str:
+    """Layers (rows) by models (columns): the MASK row of every head for a question (solid) and for the same question
+    with the name reversed (dashed, `contrast_question`). Where the dashed lines lie on the solid ones, the row did
+    not see the change of the keys' contents."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_layer = max(a.attentions.shape[0] for a, _ in pairs)
+    fig, axes = plt.subplots(n_layer, len(pairs), figsize=(6 * len(pairs), 2.2 * n_layer + 0.6), squeeze=False)
+    for column, (original, contrast) in enumerate(pairs):
+        L, nh = original.attentions.shape[:2]
+        q = original.query
+        for layer in range(L):
+            ax = axes[layer][column]
+            a = original.attentions[layer, :, q, : q + 1]  # (nh, q + 1)
+            b = contrast.attentions[layer, :, q, : q + 1]
+            for head in range(nh):
+                line = ax.plot(a[head].numpy(), linewidth=1)[0]
+                ax.plot(b[head].numpy(), linestyle="--", linewidth=1.4, color=line.get_color())
+            ax.set_title(f"{original.label}, layer {layer}: max change {float((a - b).abs().max()):.2g}", fontsize=8)
+            ax.set_xticks(range(q + 1), [_display(c) for c in original.chars[: q + 1]], fontsize=5)
+            ax.tick_params(axis="y", labelsize=6)
+        axes[0][column].text(
+            0.01, 0.95, f"solid: {original.question}\ndashed: {contrast.question}", transform=axes[0][column].transAxes,
+            fontsize=6, va="top",
+        )  # fmt: skip
+    fig.supylabel("attention weight of the MASK query (one line per head)", fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path

@@ -318,6 +318,19 @@ def confidence_histogram(confidences: Sequence[float], correct: Sequence[bool], 
     return {"edges": [i / bins for i in range(bins + 1)], "right": right, "wrong": wrong}
 
 
+def log_confidence_histogram(
+    confidences: Sequence[float], correct: Sequence[bool], lowest: int = -8, per_decade: int = 2
+) -> dict:
+    """Counts of right and wrong answers in bins of log10(confidence), from 10**lowest (lower ones, zeros included,
+    go to the first bin) to 1: the view that separates answers whose probabilities are all far below 0.1."""
+    bins = -lowest * per_decade
+    right, wrong = [0] * bins, [0] * bins
+    for confidence, c in zip(confidences, correct, strict=True):
+        position = (math.log10(confidence) - lowest) * per_decade if confidence > 0 else 0.0
+        (right if c else wrong)[min(bins - 1, max(0, int(position)))] += 1
+    return {"log10_edges": [lowest + i / per_decade for i in range(bins + 1)], "right": right, "wrong": wrong}
+
+
 def calibration(confidences: Sequence[float], correct: Sequence[bool], bins: int = CONFIDENCE_BINS) -> dict:
     """Per confidence bin: answers, mean confidence, accuracy; and the expected calibration error (ECE), the
     answer-weighted mean |accuracy - confidence| over bins. The confidence is a probability, so a calibrated model
@@ -425,6 +438,7 @@ def knowledge_report(
         },
         "selective": selective_prediction(confidences, correct, coverages),
         "histogram": confidence_histogram(confidences, correct),
+        "log_histogram": log_confidence_histogram(confidences, correct),
         "calibration": calibration(confidences, correct),
     }
 
@@ -662,18 +676,24 @@ def plot_report(summary: dict, output_dir: str, prefix: str = "knowledge_") -> l
     ax.set_title("Selective prediction: answer when confidence >= threshold")
     paths.append(_save(fig, output_dir, prefix + "accuracy_coverage.png"))
 
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
-    for ax, (name, m) in zip(axes[0], models.items()):
-        h = m["histogram"]
-        width = h["edges"][1] - h["edges"][0]
-        left = h["edges"][:-1]
-        ax.bar(left, h["wrong"], width=width, align="edge", alpha=0.6, label=f"wrong ({m['questions'] - m['correct']})")
-        ax.bar(left, h["right"], width=width, align="edge", alpha=0.6, label=f"right ({m['correct']})")
+    # Top row: confidence on a linear scale; bottom row: log10(confidence), for models whose answers are all unlikely.
+    fig, axes = plt.subplots(2, len(models), figsize=(5 * len(models), 7), squeeze=False)
+    for column, (name, m) in enumerate(models.items()):
+        for ax, key, edges_key, xlabel in (
+            (axes[0][column], "histogram", "edges", "confidence (probability of the answer)"),
+            (axes[1][column], "log_histogram", "log10_edges", "log10 confidence (lowest bin: everything below)"),
+        ):
+            h = m[key]
+            width = h[edges_key][1] - h[edges_key][0]
+            left = h[edges_key][:-1]
+            n_wrong = m["questions"] - m["correct"]
+            ax.bar(left, h["wrong"], width=width, align="edge", alpha=0.6, label=f"wrong ({n_wrong})")
+            ax.bar(left, h["right"], width=width, align="edge", alpha=0.6, label=f"right ({m['correct']})")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("answers")
+            ax.legend(fontsize=8)
         auc = m["selective"]["auroc"]
-        ax.set_title(f"{name}: AUROC {auc:.3f}" if auc is not None else name)
-        ax.set_xlabel("confidence (probability of the answer)")
-        ax.set_ylabel("answers")
-        ax.legend(fontsize=8)
+        axes[0][column].set_title(f"{name}: AUROC {auc:.3f}" if auc is not None else name)
     paths.append(_save(fig, output_dir, prefix + "confidence_hist.png"))
 
     fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.2), squeeze=False)
