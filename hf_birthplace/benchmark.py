@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.data import DataLoader
 from transformers import TrainerCallback, set_seed
 from transformers.trainer_callback import PrinterCallback
 
@@ -362,6 +363,10 @@ VARIANTS = {
         Variant("grouped_omp_passive", "as grouped, OMP_WAIT_POLICY=PASSIVE (the baseline too)", env=OMP_PASSIVE),
         Variant("grouped_no_dropout", "as grouped, dropout 0 (cost of dropout; changes training)", dropout=0.0),
         Variant("grouped_compile", "as grouped, torch.compile(dynamic=True)", compile=True),
+        Variant("grouped_causal_1_thread", "as grouped_causal, 1 thread (the baseline too)", attention_mask=False,
+                num_threads=1),
+        Variant("grouped_causal_1_thread_compile", "as grouped_causal_1_thread, torch.compile(dynamic=True)",
+                attention_mask=False, num_threads=1, compile=True),
         Variant("grouped_causal_compile", "as grouped_causal, torch.compile(dynamic=True)", attention_mask=False,
                 compile=True),
         Variant("grouped_bf16_compile", "as grouped, bf16 autocast + torch.compile", bf16=True, compile=True),
@@ -374,7 +379,8 @@ VARIANTS = {
 
 DEFAULT_VARIANTS = {
     "cpu": ["fixed_padding", "fixed_padding_eager", "dynamic_padding", "grouped", "grouped_eager", "grouped_causal",
-            "grouped_bf16", "grouped_1_thread", "grouped_omp_passive", "grouped_no_dropout", "grouped_compile"],
+            "grouped_bf16", "grouped_1_thread", "grouped_omp_passive", "grouped_no_dropout", "grouped_compile",
+            "grouped_causal_1_thread", "grouped_causal_1_thread_compile"],
     "cuda": ["fixed_padding", "grouped", "grouped_causal", "grouped_bf16", "grouped_bf16_compile",
              "grouped_causal_bf16_compile", "grouped_causal_bf16_compile_bs512"],
 }
@@ -516,15 +522,54 @@ def _target_count(labels: torch.Tensor) -> int:
     return int((labels[:, 1:] != IGNORE_INDEX).sum())  # position t predicts labels[t + 1]
 
 
-class _BenchmarkTrainer(CharTrainer):
-    """`CharTrainer` that keeps the batch of the last step and every step's loss, for the callbacks below, and does
-    not print its logs (dozens of short runs)."""
+class _RepresentativeBatches(EpochLengthGroupedBatchSampler):
+    """The package's batches of the epoch, reordered so that a few steps stand for the whole epoch: first the
+    sampler's own first batch (the one holding the longest example) and `warmup - 1` others, then `measured` batches
+    at evenly spaced quantiles of their longest example, then the rest. Which batches get timed changes; how each is
+    formed and trained does not. (A random few would be biased: a run of short batches favours the side with the
+    smaller fixed cost per step.)"""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, warmup: int, measured: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.warmup, self.measured = warmup, measured
+
+    def batches(self) -> list[list[int]]:
+        batches = super().batches()
+        lengths = self.lengths
+        first, rest = batches[0], sorted(batches[1:], key=lambda batch: max(lengths[i] for i in batch))
+        n = min(self.measured, len(rest))
+        picks = {round((k + 0.5) * len(rest) / n - 0.5) for k in range(n)}
+        chosen = [batch for p, batch in enumerate(rest) if p in picks]
+        others = [batch for p, batch in enumerate(rest) if p not in picks]
+        return [first] + others[: self.warmup - 1] + chosen + others[self.warmup - 1 :]
+
+
+class _BenchmarkTrainer(CharTrainer):
+    """`CharTrainer` that keeps the batch of the last step and every step's loss, for the callbacks below, does not
+    print its logs (dozens of short runs), and, given `representative=(warmup, measured)`, trains on
+    `_RepresentativeBatches` (otherwise on the package's batches, in their order)."""
+
+    def __init__(self, *args, representative: tuple[int, int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.remove_callback(PrinterCallback)
+        self.representative = representative
         self.last_inputs = None
         self.step_losses: list[torch.Tensor] = []
+
+    def get_train_dataloader(self) -> DataLoader:
+        if self.representative is None:
+            return super().get_train_dataloader()
+        warmup, measured = self.representative
+        # As CharTrainer.get_train_dataloader, with the reordering sampler.
+        sampler = _RepresentativeBatches(
+            self.train_dataset, batch_size=self.args.per_device_train_batch_size, seed=self.args.seed,
+            group_by_length=self.args.group_by_length, warmup=warmup, measured=measured,
+        )
+        loader = DataLoader(
+            self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory,
+        )
+        return self.accelerator.prepare(loader)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         self.last_inputs = inputs
@@ -536,13 +581,15 @@ class _BenchmarkTrainer(CharTrainer):
 class _Interleave(TrainerCallback):
     """Times each of our Trainer steps (from the end of the previous step to the end of this one: data loading,
     forward, backward, clipping, optimizer, schedule and logging all count), then runs the baseline on the same
-    examples, padded to 127, in chunks of the original batch size, with the baseline's thread count."""
+    examples, padded to 127, in chunks of the original batch size, with the baseline's thread count. During our
+    first `skip_baseline_steps` steps (warm-up, once the baseline itself is warm) the baseline does not run."""
 
     def __init__(self, trainer, baseline: OriginalTrainLoop, baseline_batch_size, block_size, device,
-                 baseline_threads, baseline_data_s):
+                 baseline_threads, baseline_data_s, skip_baseline_steps=0):
         self.trainer, self.baseline = trainer, baseline
         self.baseline_batch_size, self.block_size, self.device = baseline_batch_size, block_size, device
         self.baseline_threads, self.baseline_data_s = baseline_threads, baseline_data_s
+        self.skip_baseline_steps = skip_baseline_steps
         self.steps: list[dict] = []
         self._start = None
 
@@ -558,27 +605,30 @@ class _Interleave(TrainerCallback):
         B, T = inputs["input_ids"].shape
         tokens = _target_count(inputs["labels"])
 
-        our_threads = torch.get_num_threads()
-        torch.set_num_threads(self.baseline_threads)
-        t0, c0 = time.perf_counter(), time.process_time()
-        chunks = 0
-        for start in range(0, B, self.baseline_batch_size):
-            chunk = {k: v[start : start + self.baseline_batch_size] for k, v in inputs.items()}
-            x, y = original_batch(chunk, self.block_size)
-            self.baseline.step(x, y)
-            chunks += 1
-        _sync(self.device)
-        baseline_s = time.perf_counter() - t0 + chunks * self.baseline_data_s
-        baseline_cpu_s = time.process_time() - c0
-        torch.set_num_threads(our_threads)
+        baseline_s = baseline_cpu_s = None
+        if state.global_step > self.skip_baseline_steps:
+            our_threads = torch.get_num_threads()
+            torch.set_num_threads(self.baseline_threads)
+            t0, c0 = time.perf_counter(), time.process_time()
+            chunks = 0
+            for start in range(0, B, self.baseline_batch_size):
+                chunk = {k: v[start : start + self.baseline_batch_size] for k, v in inputs.items()}
+                x, y = original_batch(chunk, self.block_size)
+                self.baseline.step(x, y)
+                chunks += 1
+            _sync(self.device)
+            baseline_s = time.perf_counter() - t0 + chunks * self.baseline_data_s
+            baseline_cpu_s = time.process_time() - c0
+            torch.set_num_threads(our_threads)
 
+        # Padding is counted over the positions each side computes: B x T for us, B x 127 for the original.
         self.steps.append(dict(
-            step=state.global_step, batch=B, positions=T, target_tokens=tokens,
-            padding_fraction=round(1 - tokens / (B * (T - 1)), 4),
+            step=state.global_step, batch=B, positions=T, baseline_positions=self.block_size - 1, target_tokens=tokens,
+            padding_fraction=round(1 - tokens / (B * T), 4),
             baseline_padding_fraction=round(1 - tokens / (B * (self.block_size - 1)), 4),
-            ours_s=round(ours_s, 4), baseline_s=round(baseline_s, 4),
+            ours_s=round(ours_s, 4), baseline_s=None if baseline_s is None else round(baseline_s, 4),
             ours_cpu_utilization=round(ours_cpu_s / max(ours_s, 1e-9), 2),
-            baseline_cpu_utilization=round(baseline_cpu_s / max(baseline_s, 1e-9), 2),
+            baseline_cpu_utilization=None if baseline_s is None else round(baseline_cpu_s / max(baseline_s, 1e-9), 2),
             loadavg_1min=round(os.getloadavg()[0], 2),
         ))
         self._start = (time.perf_counter(), time.process_time())
@@ -678,8 +728,8 @@ def _summarise(steps: list[dict]) -> dict:
         baseline_tokens_per_s=round(tokens / base, 1),
         speedup=round(base / ours, 3),
         speedup_median_of_steps=round(statistics.median(s["baseline_s"] / s["ours_s"] for s in steps), 3),
-        padding_fraction=round(statistics.mean(s["padding_fraction"] for s in steps), 4),
-        baseline_padding_fraction=round(statistics.mean(s["baseline_padding_fraction"] for s in steps), 4),
+        padding_fraction=round(1 - tokens / sum(s["batch"] * s["positions"] for s in steps), 4),
+        baseline_padding_fraction=round(1 - tokens / sum(s["batch"] * s["baseline_positions"] for s in steps), 4),
         ours_cpu_utilization=round(statistics.mean(s["ours_cpu_utilization"] for s in steps), 2),
         baseline_cpu_utilization=round(statistics.mean(s["baseline_cpu_utilization"] for s in steps), 2),
         loadavg_1min=round(statistics.mean(s["loadavg_1min"] for s in steps), 2),
@@ -687,7 +737,10 @@ def _summarise(steps: list[dict]) -> dict:
 
 
 def measure_training(args: BenchmarkArguments, data: BenchmarkData, baseline_data_s: float) -> dict:
-    """One short `CharTrainer` run per variant, the baseline interleaved step by step (see `_Interleave`)."""
+    """One short `CharTrainer` run per variant, the baseline interleaved step by step (see `_Interleave`), on
+    `_RepresentativeBatches`. Compiled variants also report dynamo's counters (compilations, cache hits)."""
+    from torch._dynamo.utils import counters as dynamo_counters
+
     vocab_size = len(data.tokenizer)
     final = final_tokens(len(data.documents), args.block_size)
     set_seed(args.seed)
@@ -703,30 +756,39 @@ def measure_training(args: BenchmarkArguments, data: BenchmarkData, baseline_dat
             continue
         batch_size = variant.batch_size or args.batch_size
         threads = variant.num_threads or default_threads
+        # Compiled variants warm up on two more batches of other lengths: a shape can cost one more compilation.
+        warmup_steps = args.warmup_steps + (2 if variant.compile else 0)
         logger.info("benchmark: training variant %s", name)
         set_seed(args.seed)
+        dynamo_counters.clear()
         model = _our_model(args, vocab_size, variant)
         with tempfile.TemporaryDirectory() as output_dir:
             training_args = _training_args(
-                args, output_dir, max_steps=args.warmup_steps + args.measure_steps, batch_size=batch_size,
+                args, output_dir, max_steps=warmup_steps + args.measure_steps, batch_size=batch_size,
                 group_by_length=variant.group_by_length, bf16=variant.bf16, final=final,
             )
             trainer = _BenchmarkTrainer(
                 model=model, args=training_args, train_dataset=_fresh(data.dataset),
                 data_collator=_collator(variant, data.tokenizer, args.block_size),
                 processing_class=data.tokenizer, tokens_per_example=args.block_size - 1,
+                representative=(warmup_steps, args.measure_steps),
             )
             # The baseline runs with the variant's thread count: the speed-up column is the code's, and a thread
-            # setting shows in both tokens/s columns.
+            # setting shows in both tokens/s columns. It warms up once, with the first variant.
             timer = _Interleave(trainer, baseline, args.batch_size, args.block_size, args.device, threads,
-                                baseline_data_s)
+                                baseline_data_s, skip_baseline_steps=warmup_steps if results else 0)
             trainer.add_callback(timer)
             torch.set_num_threads(threads)
             try:
                 trainer.train()
             finally:
                 torch.set_num_threads(default_threads)
-        warmup, measured = timer.steps[: args.warmup_steps], timer.steps[args.warmup_steps :]
+        warmup, measured = timer.steps[:warmup_steps], timer.steps[warmup_steps:]
+        compiled = {}
+        if variant.compile:
+            compiled = dict(
+                compilation={key: dict(dynamo_counters[key]) for key in ("frames", "stats", "aot_autograd")}
+            )
         results[name] = dict(
             description=variant.description,
             settings={k: v for k, v in asdict(variant).items() if k not in ("name", "description")},
@@ -735,6 +797,7 @@ def measure_training(args: BenchmarkArguments, data: BenchmarkData, baseline_dat
             env=_env_label(),
             warmup_s=[s["ours_s"] for s in warmup],
             **_summarise(measured),
+            **compiled,
             steps=timer.steps,
         )
         r = results[name]

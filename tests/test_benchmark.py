@@ -13,13 +13,14 @@ from hf_birthplace.benchmark import (
     BenchmarkArguments,
     OriginalGPT,
     OriginalTrainLoop,
+    _RepresentativeBatches,
     original_batch,
     original_from_ours,
     original_predict_places,
     ours_from_original,
     run_benchmark,
 )
-from hf_birthplace.data import IGNORE_INDEX, CharCollator
+from hf_birthplace.data import IGNORE_INDEX, CharCollator, EpochLengthGroupedBatchSampler
 from hf_birthplace.evaluation import predict_places
 from hf_birthplace.tokenization_char import MASK_CHAR
 
@@ -89,6 +90,17 @@ def test_one_at_a_time_answers_are_ours(config, char_tokenizer):
     theirs = original_predict_places(original, char_tokenizer, questions)
     assert [p.place for p in predict_places(ours, char_tokenizer, questions)] == theirs
     assert all(MASK_CHAR not in answer for answer in theirs)
+
+
+def test_representative_batches_reorder_the_epoch_and_span_its_lengths():
+    lengths = [(7 * i) % 50 + 1 for i in range(64)]
+    plain = EpochLengthGroupedBatchSampler(None, 4, lengths=lengths)
+    chosen = _RepresentativeBatches(None, 4, lengths=lengths, warmup=2, measured=4)
+    batches = chosen.batches()
+    assert sorted(map(sorted, batches)) == sorted(map(sorted, plain.batches())) and batches[0] == plain.batches()[0]
+    longest = [max(lengths[i] for i in batch) for batch in batches[2:6]]
+    ranks = sorted(max(lengths[i] for i in batch) for batch in plain.batches()[1:])
+    assert longest == sorted(longest) and longest[0] <= ranks[3] and longest[-1] >= ranks[-4]
 
 
 @pytest.fixture
