@@ -1042,33 +1042,62 @@ def measure_memory(args: BenchmarkArguments, variants: list[str]) -> dict:
 # Does the fast path learn the same thing?
 
 LOSS_RUNS = {
-    # name: (our variant or None for the original loop, description)
+    # name: (our variant, or None for the original loop; what it is; batch-order seed offset)
     "plain": (Variant("plain", "", group_by_length=False, dynamic_padding=False, attn_implementation="eager"),
-              "our Trainer, padded to 127, eager attention, fp32"),
-    "original_loop": (None, "OriginalGPT + OriginalTrainLoop (schedule aligned), same batches"),
+              "our Trainer, padded to 127, eager attention, fp32", 0),
+    "original_loop": (None, "OriginalGPT + OriginalTrainLoop (schedule aligned), same batches", 0),
     "dynamic_padding": (Variant("dynamic_padding", "", group_by_length=False),
-                        "same batches, padded to their longest example, SDPA, fp32"),
+                        "same batches, padded to their longest example, SDPA, fp32", 0),
     "dynamic_padding_causal": (Variant("dynamic_padding_causal", "", group_by_length=False, attention_mask=False),
-                               "same batches, dynamic padding, no padding mask (causal kernel)"),
+                               "same batches, dynamic padding, no padding mask (causal kernel)", 0),
     "dynamic_padding_bf16": (Variant("dynamic_padding_bf16", "", group_by_length=False, bf16=True),
-                             "same batches, dynamic padding, SDPA, bf16 autocast"),
-    "grouped": (Variant("grouped", ""), "length-grouped batches (other batches: same trend only)"),
+                             "same batches, dynamic padding, SDPA, bf16 autocast", 0),
+    "grouped": (Variant("grouped", ""), "length-grouped batches + dynamic padding: other batches", 0),
+    "plain_other_order": (Variant("plain_other_order", "", group_by_length=False, dynamic_padding=False,
+                                  attn_implementation="eager"),
+                          "as plain, batches shuffled with another seed: how much batch order alone moves things", 1),
 }
+HELDOUT_EPOCH = 10**6  # a corruption draw that no run trains on
+
+
+@torch.no_grad()
+def _heldout_loss(state_dict: dict, config: CharGPTConfig, examples: list[dict], batch_size: int = 256) -> float:
+    """Mean loss over every non-padding target of `examples` (fp32, eval mode) for the given weights."""
+    model = CharGPTForCausalLM(config)
+    model.load_state_dict(state_dict)
+    model.eval()
+    collate = CharCollator(pad_token_id=config.pad_token_id)
+    total, count = 0.0, 0
+    for start in range(0, len(examples), batch_size):
+        batch = collate(examples[start : start + batch_size])
+        n = _target_count(batch["labels"])
+        total += float(model(**batch).loss) * n
+        count += n
+    return total / count
 
 
 def loss_curve_check(args: BenchmarkArguments, data: BenchmarkData) -> dict:
     """Short runs of a small model (2 layers, dropout 0 so that no random mask depends on the padded length) from the
-    same initial weights on the same examples; returns every step's loss and the differences to the plain run."""
+    same initial weights; returns every step's loss, the differences to the plain run, and each run's final loss on a
+    held-out corruption draw of the corpus.
+
+    Runs on the same batches in the same order must match the plain run up to float error, step by step. Length
+    grouping trains on other batches, so its steps cannot match; its held-out loss is compared with the spread that
+    batch order alone gives (`plain_other_order`).
+    """
     vocab_size = len(data.tokenizer)
     overrides = dict(n_layer=2, n_head=4, n_embd=args.loss_check_n_embd, embd_pdrop=0.0, resid_pdrop=0.0,
                      attn_pdrop=0.0)
     config = args.model_config(vocab_size, **overrides)
     final = final_tokens(len(data.documents), args.block_size)
+    heldout = _fresh(data.dataset)
+    heldout.set_epoch(HELDOUT_EPOCH)
+    heldout_examples = [heldout[i] for i in range(len(heldout))]
     set_seed(args.seed)
     initial = OriginalGPT(config)
     initial_state = {k: v.clone() for k, v in initial.state_dict().items()}
     runs, final_params = {}, {}
-    for name, (variant, description) in LOSS_RUNS.items():
+    for name, (variant, description, seed_offset) in LOSS_RUNS.items():
         logger.info("benchmark: loss check %s", name)
         if variant is None:
             original = OriginalGPT(config)
@@ -1095,6 +1124,7 @@ def loss_curve_check(args: BenchmarkArguments, data: BenchmarkData) -> dict:
                     args, output_dir, max_steps=args.loss_check_steps, batch_size=args.loss_check_batch_size,
                     group_by_length=variant.group_by_length, bf16=variant.bf16, final=final,
                 )
+                training_args.seed = args.seed + seed_offset  # the batch order; the weights are loaded, not drawn
                 trainer = _BenchmarkTrainer(
                     model=model, args=training_args, train_dataset=_fresh(data.dataset),
                     data_collator=_collator(variant, data.tokenizer, args.block_size),
@@ -1103,23 +1133,24 @@ def loss_curve_check(args: BenchmarkArguments, data: BenchmarkData) -> dict:
                 trainer.train()
             losses = [float(loss) for loss in trainer.step_losses]
             params = model.state_dict()
-        runs[name] = dict(description=description, losses=[round(x, 6) for x in losses])
         final_params[name] = {k: v.detach().float().cpu() for k, v in params.items()}
-    plain = runs["plain"]["losses"]
+        runs[name] = dict(description=description, losses=[round(x, 6) for x in losses],
+                          heldout_loss=round(_heldout_loss(final_params[name], config, heldout_examples), 5))
+    plain = runs["plain"]
     for name, run in runs.items():
-        diffs = [abs(a - b) for a, b in zip(run["losses"], plain)]
+        diffs = [abs(a - b) for a, b in zip(run["losses"], plain["losses"])]
         run["max_abs_loss_diff_vs_plain"] = round(max(diffs), 6)
         run["final_max_abs_param_diff_vs_plain"] = round(
             max(float((final_params[name][k] - final_params["plain"][k]).abs().max()) for k in final_params["plain"]), 6
         )
-        tail = run["losses"][-10:]
-        run["mean_loss_last_10"] = round(statistics.mean(tail), 4)
+        run["heldout_loss_diff_vs_plain"] = round(run["heldout_loss"] - plain["heldout_loss"], 5)
     return dict(
         model=dict(n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd, block_size=config.block_size,
                    dropout=0.0),
         batch_size=args.loss_check_batch_size,
         steps=args.loss_check_steps,
         learning_rate=PRETRAIN_LR,
+        heldout_examples=len(heldout_examples),
         runs=runs,
     )
 
@@ -1132,7 +1163,8 @@ def save_loss_figure(check: dict, path: str) -> None:
 
     runs = check["runs"]
     fig, (ax, ax_diff) = plt.subplots(1, 2, figsize=(12, 4.2))
-    styles = {"plain": ("black", "-", 2.5), "original_loop": ("tab:gray", ":", 2.5)}
+    styles = {"plain": ("black", "-", 2.5), "original_loop": ("tab:gray", ":", 2.5),
+              "plain_other_order": ("silver", "-", 1.5)}
     for name, run in runs.items():
         color, style, width = styles.get(name, (None, "--", 1.2))
         steps = range(1, len(run["losses"]) + 1)
@@ -1298,12 +1330,13 @@ def format_tables(results: dict) -> str:
     check = results.get("loss_check")
     if check:
         lines.append("")
-        lines.append(f"| loss check ({check['steps']} steps) | max abs loss diff vs plain | final max abs param diff "
-                     "vs plain | mean loss, last 10 steps |")
-        lines.append("|---|---:|---:|---:|")
+        lines.append(f"| loss check ({check['steps']} steps) | max abs step-loss diff vs plain | final max abs param "
+                     f"diff vs plain | held-out loss ({check['heldout_examples']} examples) | held-out diff vs plain |")
+        lines.append("|---|---:|---:|---:|---:|")
         for name, run in check["runs"].items():
             lines.append(f"| {name} | {run['max_abs_loss_diff_vs_plain']:.2e} | "
-                         f"{run['final_max_abs_param_diff_vs_plain']:.2e} | {run['mean_loss_last_10']:.4f} |")
+                         f"{run['final_max_abs_param_diff_vs_plain']:.2e} | {run['heldout_loss']:.4f} | "
+                         f"{run['heldout_loss_diff_vs_plain']:+.4f} |")
     return "\n".join(lines)
 
 
