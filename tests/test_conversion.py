@@ -3,6 +3,8 @@ pass) is saved with torch.save, converted, and must give the same logits."""
 
 import importlib.util
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -269,3 +271,25 @@ def test_corpus_must_match_the_vocabulary(original, tmp_path):
     corpus.write_text("abc", encoding="utf-8")
     with pytest.raises(ValueError, match="tok_emb.weight"):
         convert_a5_checkpoint(path, variant, corpus, tmp_path / "hf", n_head=N_HEAD)
+
+
+def test_run_py_reads_an_original_params_file(original, tmp_path, tiny_corpus):
+    """`run.py evaluate --reading_params_path X.params` converts the original checkpoint once, to X.params.hf/."""
+    variant, _, path = original
+    params = tmp_path / path.name
+    params.write_bytes(path.read_bytes())
+    corpus = tmp_path / "wiki.txt"
+    corpus.write_text(tiny_corpus, encoding="utf-8")
+    questions = tmp_path / "dev.tsv"
+    questions.write_text("Ann?\tParis\nBob?\tOslo\n", encoding="utf-8")
+    if variant == "vanilla":
+        pytest.skip("run.py, like the original, assumes 8 vanilla heads (not inferable); this tiny original has 4")
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "run.py"), "evaluate", variant, str(corpus),
+         "--reading_params_path", str(params), "--eval_corpus_path", str(questions), "--outputs_path", "preds"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Correct: " in proc.stdout and " out of 2: " in proc.stdout
+    assert (tmp_path / f"{path.name}.hf" / "model.safetensors").exists()
+    assert len((tmp_path / "preds").read_text(encoding="utf-8").split("\n")) - 1 == 2
