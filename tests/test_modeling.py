@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -13,6 +11,8 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokeni
 
 from hf_birthplace import CharGPTConfig, CharGPTForCausalLM, CharGPTModel
 from hf_birthplace.modeling_char_gpt import CharGPTSynthesizerAttention
+
+from remote_code import run_without_hf_birthplace
 
 
 def make_model(config, seed=0, perturb=0.2):
@@ -396,20 +396,6 @@ def test_auto_classes_load_after_import(tmp_path, tiny_config, char_tokenizer):
 
 REMOTE_SCRIPT = textwrap.dedent(
     """
-    import importlib.abc, sys
-
-    class BlockHfBirthplace(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "hf_birthplace" or name.startswith("hf_birthplace."):
-                raise ImportError("hf_birthplace is blocked in this test")
-
-    sys.meta_path.insert(0, BlockHfBirthplace())
-    try:
-        import hf_birthplace
-        raise SystemExit("hf_birthplace should not be importable here")
-    except ImportError:
-        pass
-
     import json, torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
@@ -447,21 +433,8 @@ def test_trust_remote_code_without_hf_birthplace(tmp_path, tiny_config_factory, 
         models[attention_type] = make_model(tiny_config_factory(attention_type))
         models[attention_type].save_pretrained(tmp_path / attention_type)
         char_tokenizer.save_pretrained(tmp_path / attention_type)
-    script = tmp_path / "load_remote.py"
-    script.write_text(REMOTE_SCRIPT)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(empty),  # not the repo
-        "HF_MODULES_CACHE": str(tmp_path / "modules"),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_VERBOSITY": "error",
-    }
     paths = [str(tmp_path / a) for a in models]
-    result = subprocess.run(
-        [sys.executable, str(script), *paths], cwd=empty, env=env, capture_output=True, text=True, timeout=300
-    )
+    result = run_without_hf_birthplace(REMOTE_SCRIPT, paths, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     reports = json.loads(result.stdout.strip().splitlines()[-1])
     assert reports.pop("loaded_modules") == []
