@@ -26,7 +26,6 @@ from hf_birthplace.evaluation import EvalArguments, predict_places, run_evaluati
 from hf_birthplace.hub import (
     CheckpointError,
     HubAuthError,
-    HubError,
     HubUnreachableError,
     RepoIdError,
     ResultsError,
