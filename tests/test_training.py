@@ -139,3 +139,14 @@ def test_resume_after_kill_reaches_the_same_end(tiny_world, tmp_path):
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 8
     AutoModelForCausalLM.from_pretrained(out)
+
+
+def test_report_to_tensorboard_writes_events(tiny_world, tmp_path):
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "tb"
+    script_main("pretrain")(
+        ["--data_dir", str(tiny_world), "--output_dir", str(out), "--max_steps", "2",
+         "--per_device_train_batch_size", "2", "--report_to", "tensorboard", "--logging_steps", "1",
+         "--disable_tqdm", "true"] + TINY
+    )
+    assert list(out.glob("runs/*/events.out.tfevents.*"))
