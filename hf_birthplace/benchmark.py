@@ -438,6 +438,10 @@ class BenchmarkArguments:
     loss_check_steps: int = field(default=40, metadata={"help": "Steps of the loss-curve check (0: skip it)."})
     loss_check_batch_size: int = field(default=32, metadata={"help": "Batch of the loss-curve check."})
     loss_check_n_embd: int = field(default=64, metadata={"help": "Width of the loss-curve check's 2-layer model."})
+    loss_check_orders: int = field(
+        default=3,
+        metadata={"help": "Batch orders (seeds) on which the loss check compares length-grouped with plain batches."},
+    )
     skip_training: bool = field(default=False, metadata={"help": "Do not time training."})
     skip_eval: bool = field(default=False, metadata={"help": "Do not time the evaluation."})
     output_json: str | None = field(
@@ -463,6 +467,7 @@ class BenchmarkArguments:
             self.eval_repeats = 1
             self.loss_check_steps = min(self.loss_check_steps, 6)
             self.loss_check_batch_size, self.loss_check_n_embd = min(self.loss_check_batch_size, 8), 32
+            self.loss_check_orders = min(self.loss_check_orders, 2)
             self.isolate_memory = self.eval_omp_passive = False
         self.variants = self.variants or list(DEFAULT_VARIANTS[self.device])
         if self.output_json is None:
@@ -1053,9 +1058,6 @@ LOSS_RUNS = {
     "dynamic_padding_bf16": (Variant("dynamic_padding_bf16", "", group_by_length=False, bf16=True),
                              "same batches, dynamic padding, SDPA, bf16 autocast", 0),
     "grouped": (Variant("grouped", ""), "length-grouped batches + dynamic padding: other batches", 0),
-    "plain_other_order": (Variant("plain_other_order", "", group_by_length=False, dynamic_padding=False,
-                                  attn_implementation="eager"),
-                          "as plain, batches shuffled with another seed: how much batch order alone moves things", 1),
 }
 HELDOUT_EPOCH = 10**6  # a corruption draw that no run trains on
 
@@ -1082,9 +1084,38 @@ def loss_curve_check(args: BenchmarkArguments, data: BenchmarkData) -> dict:
     held-out corruption draw of the corpus.
 
     Runs on the same batches in the same order must match the plain run up to float error, step by step. Length
-    grouping trains on other batches, so its steps cannot match; its held-out loss is compared with the spread that
-    batch order alone gives (`plain_other_order`).
+    grouping trains on other batches, so its steps cannot match: plain and grouped batches are then compared over
+    `loss_check_orders` batch orders (seeds), by their held-out losses. Everything runs on one thread: the model is
+    small, and its many small ops only wait on each other with two threads on a busy machine.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _loss_curve_check(args, data)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_small(args, data, config, initial: OriginalGPT, variant: Variant, seed_offset: int, final: int):
+    """One loss-check run of ours: returns every step's loss and the final weights."""
+    model = ours_from_original(initial, config)
+    model.set_attn_implementation(variant.attn_implementation)
+    with tempfile.TemporaryDirectory() as output_dir:
+        training_args = _training_args(
+            args, output_dir, max_steps=args.loss_check_steps, batch_size=args.loss_check_batch_size,
+            group_by_length=variant.group_by_length, bf16=variant.bf16, final=final,
+        )
+        training_args.seed = args.seed + seed_offset  # the batch order; the weights are loaded, not drawn
+        trainer = _BenchmarkTrainer(
+            model=model, args=training_args, train_dataset=_fresh(data.dataset),
+            data_collator=_collator(variant, data.tokenizer, args.block_size),
+            processing_class=data.tokenizer, tokens_per_example=args.block_size - 1,
+        )
+        trainer.train()
+    return [float(loss) for loss in trainer.step_losses], model.state_dict()
+
+
+def _loss_curve_check(args: BenchmarkArguments, data: BenchmarkData) -> dict:
     vocab_size = len(data.tokenizer)
     overrides = dict(n_layer=2, n_head=4, n_embd=args.loss_check_n_embd, embd_pdrop=0.0, resid_pdrop=0.0,
                      attn_pdrop=0.0)
@@ -1117,22 +1148,7 @@ def loss_curve_check(args: BenchmarkArguments, data: BenchmarkData) -> dict:
                 epoch += 1
             params = convert_a5_state_dict(original.state_dict(), config)
         else:
-            model = ours_from_original(initial, config)
-            model.set_attn_implementation(variant.attn_implementation)
-            with tempfile.TemporaryDirectory() as output_dir:
-                training_args = _training_args(
-                    args, output_dir, max_steps=args.loss_check_steps, batch_size=args.loss_check_batch_size,
-                    group_by_length=variant.group_by_length, bf16=variant.bf16, final=final,
-                )
-                training_args.seed = args.seed + seed_offset  # the batch order; the weights are loaded, not drawn
-                trainer = _BenchmarkTrainer(
-                    model=model, args=training_args, train_dataset=_fresh(data.dataset),
-                    data_collator=_collator(variant, data.tokenizer, args.block_size),
-                    processing_class=data.tokenizer, tokens_per_example=args.block_size - 1,
-                )
-                trainer.train()
-            losses = [float(loss) for loss in trainer.step_losses]
-            params = model.state_dict()
+            losses, params = _train_small(args, data, config, initial, variant, seed_offset, final)
         final_params[name] = {k: v.detach().float().cpu() for k, v in params.items()}
         runs[name] = dict(description=description, losses=[round(x, 6) for x in losses],
                           heldout_loss=round(_heldout_loss(final_params[name], config, heldout_examples), 5))
@@ -1144,6 +1160,18 @@ def loss_curve_check(args: BenchmarkArguments, data: BenchmarkData) -> dict:
             max(float((final_params[name][k] - final_params["plain"][k]).abs().max()) for k in final_params["plain"]), 6
         )
         run["heldout_loss_diff_vs_plain"] = round(run["heldout_loss"] - plain["heldout_loss"], 5)
+
+    orders = {"plain": [plain["heldout_loss"]], "grouped": [runs["grouped"]["heldout_loss"]]}
+    for offset in range(1, args.loss_check_orders):
+        for name in orders:
+            logger.info("benchmark: loss check %s, batch order %d", name, offset)
+            _, params = _train_small(args, data, config, initial, LOSS_RUNS[name][0], offset, final)
+            orders[name].append(round(_heldout_loss(params, config, heldout_examples), 5))
+    order_summary = {
+        name: dict(heldout_losses=losses, mean=round(statistics.mean(losses), 5),
+                   stdev=round(statistics.stdev(losses), 5) if len(losses) > 1 else None)
+        for name, losses in orders.items()
+    }
     return dict(
         model=dict(n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd, block_size=config.block_size,
                    dropout=0.0),
@@ -1152,19 +1180,23 @@ def loss_curve_check(args: BenchmarkArguments, data: BenchmarkData) -> dict:
         learning_rate=PRETRAIN_LR,
         heldout_examples=len(heldout_examples),
         runs=runs,
+        batch_orders=order_summary,
     )
 
 
 def save_loss_figure(check: dict, path: str) -> None:
+    """Left: every run's step losses; middle: their distance to the plain run; right: held-out losses of plain and
+    length-grouped batches over several batch orders."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     runs = check["runs"]
-    fig, (ax, ax_diff) = plt.subplots(1, 2, figsize=(12, 4.2))
-    styles = {"plain": ("black", "-", 2.5), "original_loop": ("tab:gray", ":", 2.5),
-              "plain_other_order": ("silver", "-", 1.5)}
+    orders = check.get("batch_orders")
+    fig, axes = plt.subplots(1, 3 if orders else 2, figsize=(17 if orders else 12, 4.2))
+    ax, ax_diff = axes[0], axes[1]
+    styles = {"plain": ("black", "-", 2.5), "original_loop": ("tab:gray", ":", 2.5)}
     for name, run in runs.items():
         color, style, width = styles.get(name, (None, "--", 1.2))
         steps = range(1, len(run["losses"]) + 1)
@@ -1181,6 +1213,15 @@ def save_loss_figure(check: dict, path: str) -> None:
     ax_diff.set_ylabel("|loss - plain loss| (floored at 1e-9)")
     ax_diff.set_title("difference to the plain path (fixed padding, eager, fp32)")
     ax_diff.legend(fontsize=8)
+    if orders:
+        ax_orders = axes[2]
+        for x, (name, o) in enumerate(orders.items()):
+            ax_orders.scatter([x] * len(o["heldout_losses"]), o["heldout_losses"], label=name, s=40)
+            ax_orders.errorbar([x + 0.15], [o["mean"]], yerr=[o["stdev"] or 0], fmt="_", color="black", capsize=4)
+        ax_orders.set_xticks(range(len(orders)), list(orders))
+        ax_orders.set_xlim(-0.5, len(orders) - 0.5)
+        ax_orders.set_ylabel(f"held-out loss after {check['steps']} steps")
+        ax_orders.set_title("batch orders (seeds): plain vs length-grouped")
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -1337,6 +1378,15 @@ def format_tables(results: dict) -> str:
             lines.append(f"| {name} | {run['max_abs_loss_diff_vs_plain']:.2e} | "
                          f"{run['final_max_abs_param_diff_vs_plain']:.2e} | {run['heldout_loss']:.4f} | "
                          f"{run['heldout_loss_diff_vs_plain']:+.4f} |")
+        orders = check.get("batch_orders", {})
+        if orders and len(orders["plain"]["heldout_losses"]) > 1:
+            lines.append("")
+            lines.append(f"| held-out loss over {len(orders['plain']['heldout_losses'])} batch orders | per order | "
+                         "mean | stdev |")
+            lines.append("|---|---|---:|---:|")
+            for name, o in orders.items():
+                per_order = ", ".join(f"{x:.4f}" for x in o["heldout_losses"])
+                lines.append(f"| {name} | {per_order} | {o['mean']:.4f} | {o['stdev']:.4f} |")
     return "\n".join(lines)
 
 

@@ -138,6 +138,7 @@ def test_quick_benchmark_end_to_end(tiny_files, tmp_path, capsys):
         assert runs[name]["final_max_abs_param_diff_vs_plain"] < 1e-3, name
         assert abs(runs[name]["heldout_loss_diff_vs_plain"]) < 1e-4, name
     assert runs["dynamic_padding_bf16"]["max_abs_loss_diff_vs_plain"] < 0.05
+    assert all(len(o["heldout_losses"]) == 2 for o in written["loss_check"]["batch_orders"].values())
     assert (output.parent / "cpu_loss_curves.png").stat().st_size > 0
 
 
