@@ -1156,9 +1156,15 @@ def _loss_curve_check(args: BenchmarkArguments, data: BenchmarkData) -> dict:
     for name, run in runs.items():
         diffs = [abs(a - b) for a, b in zip(run["losses"], plain["losses"])]
         run["max_abs_loss_diff_vs_plain"] = round(max(diffs), 6)
+        ours, reference = final_params[name], final_params["plain"]
         run["final_max_abs_param_diff_vs_plain"] = round(
-            max(float((final_params[name][k] - final_params["plain"][k]).abs().max()) for k in final_params["plain"]), 6
+            max(float((ours[k] - reference[k]).abs().max()) for k in reference), 6
         )
+        # The max above is one element, and Adam turns float noise in a near-zero gradient into a full-size step;
+        # the relative distance of all the weights together says how far the models are apart.
+        distance = math.sqrt(sum(float((ours[k] - reference[k]).pow(2).sum()) for k in reference))
+        norm = math.sqrt(sum(float(reference[k].pow(2).sum()) for k in reference))
+        run["final_relative_param_distance_vs_plain"] = float(f"{distance / norm:.3g}")
         run["heldout_loss_diff_vs_plain"] = round(run["heldout_loss"] - plain["heldout_loss"], 5)
 
     orders = {"plain": [plain["heldout_loss"]], "grouped": [runs["grouped"]["heldout_loss"]]}
@@ -1371,13 +1377,15 @@ def format_tables(results: dict) -> str:
     check = results.get("loss_check")
     if check:
         lines.append("")
-        lines.append(f"| loss check ({check['steps']} steps) | max abs step-loss diff vs plain | final max abs param "
-                     f"diff vs plain | held-out loss ({check['heldout_examples']} examples) | held-out diff vs plain |")
+        lines.append(f"| loss check ({check['steps']} steps) | max abs step-loss diff vs plain | final weights: "
+                     "max abs diff / relative distance vs plain | held-out loss "
+                     f"({check['heldout_examples']} examples) | held-out diff vs plain |")
         lines.append("|---|---:|---:|---:|---:|")
         for name, run in check["runs"].items():
             lines.append(f"| {name} | {run['max_abs_loss_diff_vs_plain']:.2e} | "
-                         f"{run['final_max_abs_param_diff_vs_plain']:.2e} | {run['heldout_loss']:.4f} | "
-                         f"{run['heldout_loss_diff_vs_plain']:+.4f} |")
+                         f"{run['final_max_abs_param_diff_vs_plain']:.2e} / "
+                         f"{run.get('final_relative_param_distance_vs_plain', float('nan')):.1e} | "
+                         f"{run['heldout_loss']:.4f} | {run['heldout_loss_diff_vs_plain']:+.4f} |")
         orders = check.get("batch_orders", {})
         if orders and len(orders["plain"]["heldout_losses"]) > 1:
             lines.append("")
