@@ -9,17 +9,20 @@
     The two are interleaved step by step: a callback runs the baseline on the very examples that our step has
     just trained on (padded to 127, in chunks of the original batch size), so that both see the same tokens and
     the same machine load, and the ratio of their times is the speed-up. Each lever (`VARIANTS`: length
-    grouping, dynamic padding, SDPA vs eager, bf16 autocast, torch.compile, thread count, dropout, the causal
-    kernel without a padding mask, batch size) is one short Trainer run of its own with the baseline interleaved;
-    warm-up steps (compilation included) are timed but excluded.
-(b) the time to answer the dev questions: ours (`predict_places`: batches of equal-length questions, key/value
+    grouping, dynamic padding, SDPA vs eager, the causal kernel without a padding mask, bf16 autocast,
+    torch.compile, thread count, OpenMP wait policy, dropout, batch size) is one short Trainer run of its own with
+    the baseline interleaved, on batches picked to represent the epoch's lengths (`_RepresentativeBatches`);
+    warm-up steps (compilation included) are timed but not counted.
+(b) the time to answer the dev questions: ours (`predict_places`: left-padded, length-sorted batches, key/value
     cache, stop at the closing MASK) against `original_predict_places`, one question at a time with no cache for
-    32 steps, as the course's `utils.sample`. Both use the same weights, so their answers must agree.
-(c) peak memory of each variant, each in a fresh process (resident set size; CUDA's max_memory_allocated on GPU).
+    32 steps, as the course's `utils.sample`, both with the same thread setting. Both use the same weights, so
+    their answers must agree.
+(c) peak memory of each workload, each in a fresh process (resident set size; CUDA's max_memory_allocated on GPU).
 
-`loss_curve_check` shows that the fast path learns the same thing: the same examples in the same order, trained
-with fixed padding + eager attention, with dynamic padding + SDPA, with bf16 autocast, with the original loop and
-model, and with length grouping (which changes the batches, so only the trend can match).
+`loss_curve_check` shows whether the fast path learns the same thing: the same examples in the same order, trained
+with fixed padding + eager attention, with the original loop and model, with dynamic padding + SDPA (with and
+without the padding mask) and with bf16 autocast, must match step by step; length grouping, which changes the
+batches, is compared by held-out loss over several batch orders.
 
 Measured numbers and what each lever gave: docs/performance.md.
 """
@@ -335,7 +338,7 @@ class Variant:
     attention_mask: bool = True  # False: no padding mask; right padding + the causal rule make it unnecessary
     attn_implementation: str = "sdpa"
     bf16: bool = False
-    compile: bool = False  # model.compile(dynamic=True): one graph for every batch length
+    compile: bool = False  # model.compile(dynamic=True): batch lengths vary
     num_threads: int | None = None  # torch.set_num_threads for both sides (None: torch's default)
     env: tuple = ()  # environment variables set at start-up, ((name, value), ...): measured in a fresh process
     dropout: float | None = None  # None: the config's 0.1
@@ -463,7 +466,7 @@ class BenchmarkArguments:
             self.batch_size, self.warmup_steps, self.measure_steps = min(self.batch_size, 8), 1, 2
             self.n_layer, self.n_head, self.n_embd = 2, 2, 32
             self.eval_questions = self.eval_questions or 8
-            self.eval_baseline_questions = self.eval_baseline_questions or 4
+            self.eval_baseline_questions = min(self.eval_baseline_questions or 4, 4)
             self.eval_repeats = 1
             self.loss_check_steps = min(self.loss_check_steps, 6)
             self.loss_check_batch_size, self.loss_check_n_embd = min(self.loss_check_batch_size, 8), 32
@@ -486,6 +489,8 @@ class BenchmarkArguments:
 
 @dataclass
 class BenchmarkData:
+    """What every measurement reads: the corpus and its tokenizer, epoch 0 of span corruption, the questions."""
+
     corpus_path: str
     eval_path: str
     documents: list[str]
@@ -500,6 +505,7 @@ class BenchmarkData:
 
 
 def load_benchmark_data(args: BenchmarkArguments) -> BenchmarkData:
+    """Loads the corpus and the questions as the package's workflows do (same tokenizer, character policy)."""
     corpus_path = resolve_path(args.corpus_path, args.data_dir)
     eval_path = resolve_path(args.eval_path, args.data_dir)
     corpus = load_corpus(corpus_path)
@@ -531,8 +537,8 @@ class _RepresentativeBatches(EpochLengthGroupedBatchSampler):
     """The package's batches of the epoch, reordered so that a few steps stand for the whole epoch: first the
     sampler's own first batch (the one holding the longest example) and `warmup - 1` others, then `measured` batches
     at evenly spaced quantiles of their longest example, then the rest. Which batches get timed changes; how each is
-    formed and trained does not. (A random few would be biased: a run of short batches favours the side with the
-    smaller fixed cost per step.)"""
+    formed and trained does not. (A random few would be biased: a run of short batches favours our side, whose cost
+    falls with the batch's length while the baseline's does not.)"""
 
     def __init__(self, *args, warmup: int, measured: int, **kwargs):
         super().__init__(*args, **kwargs)
