@@ -185,8 +185,11 @@ class CharTrainer(Trainer):
             final_tokens = args.final_tokens or FINAL_TOKENS_EPOCHS * num_examples * (self.tokens_per_example + 1)
 
             def multiplier(step: int) -> float:
-                # LambdaLR asks for step s before optimizer step s + 1; minGPT counts that step's batch first.
-                tokens = examples_after_steps(step + 1, num_examples, examples_per_step) * self.tokens_per_example
+                # minGPT sets the learning rate after each optimizer step, from the tokens seen so far: its first
+                # step runs at the base rate, step s + 1 at the rate for the tokens of the first s batches.
+                if step == 0:
+                    return 1.0
+                tokens = examples_after_steps(step, num_examples, examples_per_step) * self.tokens_per_example
                 return original_lr_multiplier(tokens, args.warmup_tokens, final_tokens, args.clamp_lr_schedule)
 
             self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, multiplier)
