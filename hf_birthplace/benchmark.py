@@ -230,8 +230,8 @@ class OriginalTrainLoop:
     The parameter groups follow `hf_birthplace.trainer.decay_parameter_names` (the position embedding, a bare
     Parameter here, is left out of weight decay as our `wpe` Embedding is), so that a run of this loop and a run of
     `CharTrainer` can be compared number for number; which parameters decay costs the same either way.
-    `count_current_batch=True` sets each step's rate from the tokens including that step's batch, as `CharTrainer`
-    does; the course code sets it after the step, so its first step runs at the full rate (False, the default).
+    `count_current_batch=True` sets each step's rate from the tokens including that step's batch; the course code
+    (and `CharTrainer`) set it after the step, so the first step runs at the full rate (False, the default).
     """
 
     def __init__(
@@ -1140,7 +1140,7 @@ def _loss_curve_check(args: BenchmarkArguments, data: BenchmarkData) -> dict:
             original = OriginalGPT(config)
             original.load_state_dict(initial_state)
             original.to(args.device)
-            loop = OriginalTrainLoop(original, final_tokens=final, count_current_batch=True)
+            loop = OriginalTrainLoop(original, final_tokens=final)
             dataset = _fresh(data.dataset)
             sampler = EpochLengthGroupedBatchSampler(dataset, args.loss_check_batch_size, seed=args.seed,
                                                      group_by_length=False)
