@@ -407,6 +407,14 @@ class PretrainDataset(torch.utils.data.Dataset):
     in the PAD tail is PAD, which its loss ignores, and the model is causal, so dropping the tail changes no
     loss (tests/test_data.py checks it on a model).
 
+    With `max_position_offset > 0` every item also has "position_ids": its positions shifted by an offset drawn
+    uniformly from [0, max_position_offset] (at most block_size - 1 - len(input_ids), so the last position stays
+    below block_size - 1, the synthesizer's limit), from `random.Random(f"position_offset/{seed}/{e}/{i}")`, so the
+    corruption draws stay those of max_position_offset=0. This is our addition, not the original's: with learned
+    absolute position embeddings and every document starting with its person's name, the model ties what it
+    learns about a person to names read at positions 0-15, and a question puts the name at position 10 (see
+    hf_birthplace/world.py for the measurement). Shifting positions teaches it that a name can be anywhere.
+
     Epochs reach the dataset through `EpochLengthGroupedBatchSampler.set_epoch` (the HF Trainer calls
     `set_epoch` on the sampler, not on a map-style dataset). DataLoader workers copy the dataset when the
     DataLoader is iterated, after set_epoch: use them without `persistent_workers`, whose copies would keep
@@ -417,11 +425,16 @@ class PretrainDataset(torch.utils.data.Dataset):
         epoch: the epoch drawn.
     """
 
-    def __init__(self, corpus: datasets.Dataset, tokenizer, block_size: int, seed: int = 0):
+    def __init__(
+        self, corpus: datasets.Dataset, tokenizer, block_size: int, seed: int = 0, max_position_offset: int = 0
+    ):
+        if not 0 <= max_position_offset < block_size:
+            raise ValueError(f"max_position_offset must lie in [0, block_size={block_size}), got {max_position_offset}")
         self.corpus = corpus.select_columns(["text"])
         self.tokenizer = tokenizer
         self.block_size = block_size
         self.seed = seed
+        self.max_position_offset = max_position_offset
         self.pad_token_id = tokenizer.pad_token_id
         self.epoch: Optional[int] = None
         self.set_epoch(0)
@@ -432,7 +445,14 @@ class PretrainDataset(torch.utils.data.Dataset):
             for document, i in zip(batch["text"], indices)
         ]
         pairs = [_causal_lm_example(ids, self.pad_token_id) for ids in _encode(self.tokenizer, texts)]
-        return {"input_ids": [x for x, _ in pairs], "labels": [y for _, y in pairs]}
+        out = {"input_ids": [x for x, _ in pairs], "labels": [y for _, y in pairs]}
+        if self.max_position_offset:
+            out["position_ids"] = []
+            for (x, _), i in zip(pairs, indices):
+                room = min(self.max_position_offset, self.block_size - 1 - len(x))
+                offset = random.Random(f"position_offset/{self.seed}/{epoch}/{i}").randint(0, room)
+                out["position_ids"].append(list(range(offset, offset + len(x))))
+        return out
 
     def set_epoch(self, epoch: int) -> None:
         """Draws the corruption of every document for `epoch` (nothing to do if it is the epoch drawn)."""
@@ -450,7 +470,10 @@ class PretrainDataset(torch.utils.data.Dataset):
                 keep_in_memory=True,
                 load_from_cache_file=False,
                 # Naming the result saves `datasets` from hashing the tokenizer to fingerprint the function.
-                new_fingerprint=f"{self.corpus._fingerprint}-span-corrupt-{self.block_size}-{self.seed}-{epoch}",
+                new_fingerprint=(
+                    f"{self.corpus._fingerprint}-span-corrupt-{self.block_size}-{self.seed}-{epoch}"
+                    f"-{self.max_position_offset}"
+                ),
             )
         finally:
             if bars_were_on:
@@ -534,7 +557,8 @@ class CharCollator:
     """Pads a list of {"input_ids", "labels"} examples on the right into a batch of tensors.
 
     Returns input_ids (B, T) padded with `pad_token_id`, labels (B, T) padded with IGNORE_INDEX and
-    attention_mask (B, T), 1 on real positions. T is the longest example of the batch, rounded up to
+    attention_mask (B, T), 1 on real positions, and position_ids (B, T) padded with 0 when the examples carry
+    "position_ids" (`PretrainDataset(max_position_offset=...)`). T is the longest example of the batch, rounded up to
     `pad_to_multiple_of` when given; with `pad_to_block_size=True` every batch is block_size - 1 long, the
     original's fixed 127-position batches (for benchmarks and comparisons; an example of block_size positions,
     possible only for a fine-tuning string of exactly block_size characters, is then an error). Right padding
@@ -570,12 +594,17 @@ class CharCollator:
         input_ids = torch.full((len(examples), T), self.pad_token_id, dtype=torch.long)  # (B, T)
         labels = torch.full((len(examples), T), IGNORE_INDEX, dtype=torch.long)  # (B, T)
         attention_mask = torch.zeros((len(examples), T), dtype=torch.long)  # (B, T)
+        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+        if "position_ids" in examples[0]:
+            batch["position_ids"] = torch.zeros((len(examples), T), dtype=torch.long)  # (B, T)
         for row, example in enumerate(examples):
             n = len(example["input_ids"])
             input_ids[row, :n] = torch.tensor(example["input_ids"], dtype=torch.long)
             labels[row, :n] = torch.tensor(example["labels"], dtype=torch.long)
             attention_mask[row, :n] = 1
-        return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+            if "position_ids" in batch:
+                batch["position_ids"][row, :n] = torch.tensor(example["position_ids"], dtype=torch.long)
+        return batch
 
 
 class EpochLengthGroupedBatchSampler(torch.utils.data.Sampler):

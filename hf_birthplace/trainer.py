@@ -109,6 +109,9 @@ class CharTrainingArguments(TrainingArguments):
         if self.bf16 and not torch.cuda.is_available():
             # bf16 autocast runs on CPUs too (AMX makes it fast); transformers asks for use_cpu to allow it.
             self.use_cpu = True
+        if not torch.cuda.is_available():
+            # Pinned memory only speeds up copies to an accelerator; without one the DataLoader warns every epoch.
+            self.dataloader_pin_memory = False
         super().__post_init__()
         if self.group_by_length and self.train_sampling_strategy == "random":
             self.train_sampling_strategy = "group_by_length"
@@ -123,6 +126,15 @@ class PretrainingArguments(CharTrainingArguments):
         default=PRETRAIN_BATCH_SIZE, metadata={"help": "Batch size per process (original: 128)."}
     )
     learning_rate: float = field(default=PRETRAIN_LR, metadata={"help": "Peak learning rate (original: 6e-3)."})
+    max_position_offset: int = field(
+        default=0,
+        metadata={
+            "help": "Shift each pretraining example's position ids by a random offset in [0, N] (within "
+            "block_size), drawn per document and epoch, so the learned position embeddings see names at many "
+            "positions and what the model learns about a person can be read out of a question. 0: the original "
+            "(positions 0..T-1). Our addition; see PretrainDataset."
+        },
+    )
 
 
 @dataclass

@@ -195,7 +195,13 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, training_args
     block_size = model.config.block_size
     if training_args.final_tokens is None:
         training_args.final_tokens = final_tokens(len(corpus), block_size)
-    dataset = PretrainDataset(corpus, tokenizer, block_size=block_size, seed=training_args.seed)
+    dataset = PretrainDataset(
+        corpus,
+        tokenizer,
+        block_size=block_size,
+        seed=training_args.seed,
+        max_position_offset=getattr(training_args, "max_position_offset", 0),
+    )
     save_recipe("pretrain", model_args, data_args, training_args)
     return _train(model, tokenizer, dataset, training_args)
 

@@ -176,6 +176,43 @@ def test_pretrain_draws_fresh_spans_every_epoch_reproducibly(corpus, tokenizer, 
     assert sum(epoch0[i] != epoch0[i + 6] for i in range(len(DOCS) - 6)) > 0.8 * (len(DOCS) - 6)
 
 
+@pytest.mark.parametrize("attention_type", ["vanilla", "synthesizer"])
+def test_position_offsets_shift_positions_within_the_block_and_keep_the_draws(corpus, tokenizer, attention_type):
+    from hf_birthplace.configuration_char_gpt import CharGPTConfig
+    from hf_birthplace.modeling_char_gpt import CharGPTForCausalLM
+
+    plain = PretrainDataset(corpus, tokenizer, block_size=32, seed=0)
+    assert "position_ids" not in plain[0]
+    shifted = PretrainDataset(corpus, tokenizer, block_size=32, seed=0, max_position_offset=12)
+    offsets = []
+    for epoch in range(4):
+        plain.set_epoch(epoch)
+        shifted.set_epoch(epoch)
+        for i in range(len(DOCS)):
+            # Same corruption as without offsets; positions consecutive, below block_size - 1 (synthesizer limit).
+            assert shifted[i]["input_ids"] == plain[i]["input_ids"] and shifted[i]["labels"] == plain[i]["labels"]
+            positions = shifted[i]["position_ids"]
+            n = len(shifted[i]["input_ids"])
+            assert positions == list(range(positions[0], positions[0] + n))
+            assert 0 <= positions[0] <= 12 and positions[-1] <= 32 - 2
+            offsets.append(positions[0])
+    assert len(set(offsets)) > 6  # drawn, not constant
+    again = PretrainDataset(corpus, tokenizer, block_size=32, seed=0, max_position_offset=12)
+    again.set_epoch(3)
+    assert [again[i]["position_ids"] for i in range(len(DOCS))] == [shifted[i]["position_ids"] for i in range(len(DOCS))]
+    with pytest.raises(ValueError, match="max_position_offset"):
+        PretrainDataset(corpus, tokenizer, block_size=32, max_position_offset=32)
+
+    # The collator pads position ids; a batch runs through both attention types.
+    batch = CharCollator(pad_token_id=tokenizer.pad_token_id)([shifted[i] for i in range(len(DOCS))])
+    assert batch["position_ids"].shape == batch["input_ids"].shape
+    assert (batch["position_ids"] * (1 - batch["attention_mask"])).sum() == 0
+    config = CharGPTConfig(vocab_size=len(tokenizer), block_size=32, n_layer=1, n_head=2, n_embd=8,
+                           attention_type=attention_type)
+    loss = CharGPTForCausalLM(config)(**batch).loss
+    assert torch.isfinite(loss)
+
+
 def epoch_batches(dataset, sampler, epoch, num_workers):
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, collate_fn=CharCollator(pad_token_id=0), num_workers=num_workers
