@@ -44,9 +44,11 @@ def test_pretrain_finetune_evaluate_through_main(tiny_world, tmp_path, variant):
     data = ["--data_dir", str(tiny_world), "--corpus_path", "wiki.txt"]
     metrics = script_main("pretrain")(
         data + TINY + QUIET + ["--attention_type", variant, "--output_dir", str(pre), "--max_steps", "4",
-                               "--per_device_train_batch_size", "4", "--learning_rate", "1e-3"]
+                               "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
+                               "--max_position_offset", "8"]
     )
     assert metrics["train_loss"] > 0
+    assert json.loads((pre / "training_recipe.json").read_text())["training_args"]["max_position_offset"] == 8
     assert (pre / "model.safetensors").exists() and (pre / "loss_curve.png").exists()
     assert json.loads((pre / "config.json").read_text())["attention_type"] == variant
 
@@ -150,3 +152,32 @@ def test_report_to_tensorboard_writes_events(tiny_world, tmp_path):
          "--disable_tqdm", "true"] + TINY
     )
     assert list(out.glob("runs/*/events.out.tfevents.*"))
+
+
+def test_learning_rate_is_chosen_on_held_out_training_lines(tiny_world, tmp_path):
+    pre, out = tmp_path / "pre", tmp_path / "select"
+    data = ["--data_dir", str(tiny_world), "--corpus_path", "wiki.txt"]
+    script_main("pretrain")(data + TINY + QUIET + ["--output_dir", str(pre), "--max_steps", "2"])
+    results = script_main("finetune_select")(
+        data + ["--finetune_corpus_path", "train.tsv", "--model_name_or_path", str(pre), "--output_dir", str(out),
+                "--learning_rates", "1e-4", "1e-3", "--heldout_lines", "1", "--num_train_epochs", "1",
+                "--per_device_train_batch_size", "2", "--eval_paths", "dev.tsv"]
+    )
+    # The rate was picked on the last training line only; dev was answered once, by the final model.
+    train_lines = (tiny_world / "train.tsv").read_text(encoding="utf-8").splitlines()
+    assert (out / "train.fit.tsv").read_text(encoding="utf-8").splitlines() == train_lines[:-1]
+    assert (out / "train.heldout.tsv").read_text(encoding="utf-8").splitlines() == train_lines[-1:]
+    assert set(results["heldout_accuracy"]) == {"0.0001", "0.001"}
+    best = max(results["heldout_accuracy"].values())
+    assert results["heldout_accuracy"][f"{results['learning_rate']:g}"] == best
+    assert json.loads((out / "final" / "training_recipe.json").read_text())["training_args"]["learning_rate"] == (
+        results["learning_rate"]
+    )
+    assert results["evaluations"]["dev"]["total"] == 2
+    assert len((out / "dev.predictions").read_text(encoding="utf-8").splitlines()) == 2
+    assert json.loads((out / "selection.json").read_text()) == results
+    with pytest.raises(ValueError, match="cannot hold out 4"):
+        script_main("finetune_select")(
+            data + ["--finetune_corpus_path", "train.tsv", "--model_name_or_path", str(pre), "--output_dir",
+                    str(out), "--heldout_lines", "4"]
+        )
