@@ -21,7 +21,7 @@ import time
 
 from .evaluation import EvalArguments, constant_baseline, run_evaluation
 from .trainer import FinetuningArguments, PretrainingArguments
-from .training import DataArguments, ModelArguments, finetune, pretrain
+from .training import DataArguments, ModelArguments, finetune, pretrain, resolve_path
 
 DEV, TEST, TRAIN, CORPUS = "birth_dev.tsv", "birth_test_inputs.tsv", "birth_places_train.tsv", "wiki.txt"
 ROWS = [
@@ -125,3 +125,84 @@ def markdown_table(results: dict) -> str:
     lines.append("")
     lines.append(f"Machine: {results['machine']}; commit {results['commit']}.")
     return "\n".join(lines)
+
+
+def accuracy_against_epochs(
+    pretrain_dir: str,
+    data_args: DataArguments,
+    dev_path: str,
+    output_dir: str,
+    finetune_overrides: dict | None = None,
+) -> dict:
+    """When does knowledge access appear? Fine-tune every `epoch-N` model of a pretraining run and score dev.
+
+    `pretrain_dir` is a pretraining output with `--save_model_every_epochs` models in `epoch-N/` (its final model
+    counts as the last epoch). Each is fine-tuned with `FinetuningArguments(**finetune_overrides)` into
+    `output_dir/epoch-N/` (training file and corpus from `data_args`) and answers `dev_path` there; a checkpoint already scored is skipped, so an
+    interrupted study resumes. Writes `output_dir/accuracy_vs_epochs.json` and `.png` (dev accuracy and the
+    pretraining loss against epochs) and returns the JSON.
+    """
+    with open(os.path.join(pretrain_dir, "trainer_state.json")) as f:
+        state = json.load(f)
+    models = {
+        int(name.split("-", 1)[1]): os.path.join(pretrain_dir, name)
+        for name in os.listdir(pretrain_dir)
+        if name.startswith("epoch-") and name.split("-", 1)[1].isdigit()
+    }
+    models.setdefault(round(state["epoch"]), pretrain_dir)
+    dev_path = resolve_path(dev_path, data_args.data_dir)
+    points = []
+    for epoch in sorted(models):
+        out = os.path.join(output_dir, f"epoch-{epoch}")
+        metrics_path = os.path.join(out, "dev.predictions.metrics.json")
+        if not os.path.exists(metrics_path):
+            training_args = FinetuningArguments(
+                output_dir=out, report_to="none", save_strategy="no", disable_tqdm=True, **(finetune_overrides or {})
+            )
+            finetune(ModelArguments(model_name_or_path=models[epoch]), data_args, training_args)
+            run_evaluation(
+                EvalArguments(
+                    model_name_or_path=out, eval_corpus_path=dev_path, outputs_path=os.path.join(out, "dev.predictions")
+                )
+            )
+        with open(metrics_path) as f:
+            points.append({"epoch": epoch, "dev_accuracy": json.load(f)["accuracy"]})
+    losses = [{"epoch": e["epoch"], "loss": e["loss"]} for e in state["log_history"] if "loss" in e and "epoch" in e]
+    results = {
+        "pretrain_dir": os.path.abspath(pretrain_dir),
+        "finetune": finetune_overrides or {},
+        "dev": dev_path,
+        "points": points,
+        "pretraining_loss": losses,
+        "machine": machine(),
+        "commit": commit(),
+    }
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "accuracy_vs_epochs.json"), "w") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    _plot_accuracy_against_epochs(results, os.path.join(output_dir, "accuracy_vs_epochs.png"))
+    return results
+
+
+def _plot_accuracy_against_epochs(results: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, acc_ax = plt.subplots(figsize=(7, 4))
+    epochs = [p["epoch"] for p in results["points"]]
+    acc_ax.plot(epochs, [100 * p["dev_accuracy"] for p in results["points"]], "o-", color="tab:blue")
+    acc_ax.set_xlabel("pretraining epochs")
+    acc_ax.set_ylabel("dev accuracy after fine-tuning (%)", color="tab:blue")
+    loss_ax = acc_ax.twinx()
+    loss_ax.plot(
+        [e["epoch"] for e in results["pretraining_loss"]], [e["loss"] for e in results["pretraining_loss"]],
+        color="tab:gray", linewidth=1,
+    )
+    loss_ax.set_ylabel("pretraining loss", color="tab:gray")
+    acc_ax.set_title(os.path.basename(results["pretrain_dir"].rstrip("/")))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

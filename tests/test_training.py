@@ -181,3 +181,26 @@ def test_learning_rate_is_chosen_on_held_out_training_lines(tiny_world, tmp_path
             data + ["--finetune_corpus_path", "train.tsv", "--model_name_or_path", str(pre), "--output_dir",
                     str(out), "--heldout_lines", "4"]
         )
+
+
+def test_accuracy_against_epochs_scores_every_saved_epoch_and_resumes(tiny_world, tmp_path, monkeypatch):
+    import hf_birthplace.reproduce as reproduce
+
+    pre, out = tmp_path / "pre", tmp_path / "curve"
+    data = ["--data_dir", str(tiny_world), "--corpus_path", "wiki.txt"]
+    script_main("pretrain")(data + TINY + QUIET + ["--output_dir", str(pre), "--num_train_epochs", "2",
+                                                   "--per_device_train_batch_size", "4", "--save_model_every_epochs", "1"])
+    assert (pre / "epoch-1").is_dir() and (pre / "epoch-2").is_dir()
+    args = data + ["--finetune_corpus_path", "train.tsv", "--pretrain_dir", str(pre), "--output_dir", str(out),
+                   "--dev_path", "dev.tsv", "--num_train_epochs", "1", "--per_device_train_batch_size", "2"]
+    results = script_main("accuracy_vs_epochs")(args)
+    assert [p["epoch"] for p in results["points"]] == [1, 2]
+    for point in results["points"]:
+        metrics = json.loads((out / f"epoch-{point['epoch']}" / "dev.predictions.metrics.json").read_text())
+        assert metrics["total"] == 2 and metrics["accuracy"] == point["dev_accuracy"]
+    assert results["pretraining_loss"] and (out / "accuracy_vs_epochs.png").stat().st_size > 0
+    assert json.loads((out / "accuracy_vs_epochs.json").read_text()) == results
+
+    calls = []
+    monkeypatch.setattr(reproduce, "finetune", lambda *a, **k: calls.append(a))
+    assert script_main("accuracy_vs_epochs")(args)["points"] == results["points"] and calls == []

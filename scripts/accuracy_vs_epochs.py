@@ -1,0 +1,45 @@
+"""When does knowledge access appear? Fine-tune and score every saved epoch of a pretraining run.
+
+Pretrain with `--save_model_every_epochs N` (the scripts/configs/cpu_hour_* recipes do), then:
+
+    python scripts/accuracy_vs_epochs.py --data_dir ../shared/data/cs224n-a5 \
+        --pretrain_dir outputs/cpu_hour_4x64/vanilla.pretrain --output_dir outputs/cpu_hour_4x64/curve \
+        --learning_rate 3e-4
+
+Every `epoch-N` model (and the final one) is fine-tuned with the given settings (the original's otherwise) and
+answers dev; OUTPUT_DIR/accuracy_vs_epochs.json and .png hold dev accuracy and the pretraining loss against epochs.
+A rerun skips the epochs already scored.
+"""
+
+from dataclasses import dataclass, field
+
+from hf_birthplace.reproduce import accuracy_against_epochs
+from hf_birthplace.training import DataArguments, parse_args
+
+
+@dataclass
+class CurveArguments:
+    pretrain_dir: str = field(metadata={"help": "Pretraining output directory holding epoch-N models."})
+    output_dir: str = field(metadata={"help": "Gets one fine-tuned model per epoch and the JSON and PNG."})
+    dev_path: str = field(default="birth_dev.tsv", metadata={"help": "Questions with gold places to score."})
+    learning_rate: float = field(default=6e-4, metadata={"help": "Fine-tuning learning rate (original: 6e-4)."})
+    num_train_epochs: float = field(default=10, metadata={"help": "Fine-tuning epochs (original: 10)."})
+    per_device_train_batch_size: int = field(default=256, metadata={"help": "Fine-tuning batch size (original: 256)."})
+    seed: int = field(default=0, metadata={"help": "Seed of every fine-tuning run."})
+
+
+def main(args: list[str] | None = None) -> dict:
+    curve_args, data_args = parse_args((CurveArguments, DataArguments), args)
+    finetune = {
+        "learning_rate": curve_args.learning_rate,
+        "num_train_epochs": curve_args.num_train_epochs,
+        "per_device_train_batch_size": curve_args.per_device_train_batch_size,
+        "seed": curve_args.seed,
+    }
+    return accuracy_against_epochs(
+        curve_args.pretrain_dir, data_args, curve_args.dev_path, curve_args.output_dir, finetune_overrides=finetune
+    )
+
+
+if __name__ == "__main__":
+    main()
