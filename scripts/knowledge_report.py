@@ -7,7 +7,7 @@ splits); prints the Markdown.
 
     # the demo's two models on the synthetic world
     python scripts/knowledge_report.py --eval_path data/world/dev.tsv --corpus_path data/world/wiki.txt \
-        --train_path data/world/train.tsv \
+        --train_path data/world/train.tsv --titled_corpus false \
         --predictions_paths outputs/demo/pretrained.dev.predictions outputs/demo/no_pretraining.dev.predictions \
         --labels pretrained no_pretraining --output_dir docs/figures
 
@@ -44,6 +44,13 @@ class KnowledgeReportArguments:
     output_dir: str = field(default="outputs/knowledge", metadata={"help": "Where the JSON, Markdown and PNGs go."})
     prefix: str = field(default="knowledge_", metadata={"help": "Prefix of every file written."})
     top_k: int = field(default=10, metadata={"help": "Places listed in the predicted-vs-gold table."})
+    titled_corpus: bool = field(
+        default=True,
+        metadata={
+            "help": "Every corpus line starts with `Name.` (wiki.txt). False for the synthetic world, whose biographies "
+            "have no title: a person's documents are then those that mention the full name."
+        },
+    )
 
 
 def main(args: list[str] | None = None) -> dict:
@@ -57,6 +64,7 @@ def main(args: list[str] | None = None) -> dict:
         output_dir=script_args.output_dir,
         prefix=script_args.prefix,
         top_k=script_args.top_k,
+        titled_corpus=script_args.titled_corpus,
     )
     print(report_markdown(summary))
     return summary

@@ -44,6 +44,14 @@ def test_person_documents_need_the_title():
     assert K.person_documents(None, DOCUMENTS) == []
 
 
+def test_person_documents_without_titles_are_the_mentions():
+    documents = ["The poet Ann Lee was born in Paris.", "Famously, Ann Leeson came from Rome.", "Bob Ray met Ann Lee."]
+    assert K.person_documents("Ann Lee", documents, titled=False) == ["The poet   was born in Paris.", "Bob Ray met  ."]
+    assert K.person_documents("Ann Lee", documents) == []
+    facts = K.question_facts([q("Ann Lee"), q("Cyd Moe")], ["Paris", "Rome"], documents, titled=False)
+    assert [(f.seen, f.gold_in_documents) for f in facts] == [(True, True), (False, False)]
+
+
 def test_mentions_whole_words_only():
     assert K.mentions("born in Rome, Italy", "Rome")
     assert not K.mentions("born in Romeo", "Rome")

@@ -15,9 +15,11 @@ writes: `PATH` and `PATH.confidence.tsv`) and the pretraining corpus, `knowledge
 Matching rules (one place each: `person_documents`, `mentions`, `wrong_answer_source`)
 ---------------------------------------------------------------------------------------
 - The name of a question is the text between "Where was " and " born?" (`question_name`).
-- A person is *seen* when a corpus document starts with `NAME.`: every line of wiki.txt (and of the synthetic world)
-  is `Title. Text`, the title being the person's name, so a document that starts with the name is a biography of that
-  person. Those documents are *the person's documents*. The name occurring anywhere (e.g. in someone else's
+- A person is *seen* when a corpus document starts with `NAME.`: every line of wiki.txt is `Title. Text`, the title
+  being the person's name, so a document that starts with the name is a biography of that person. Those documents
+  are *the person's documents*. A corpus without titles (the synthetic world, `titled=False`) has no such marker:
+  there the person's documents are those that mention the full name (whole words), which is exact for the world,
+  whose names never occur inside one another. The name occurring anywhere (e.g. in someone else's
   biography) is reported separately as *mentioned*: it is a weaker rule and a name such as "John Stephen" can occur
   inside a longer one.
 - The gold place *is in the person's documents* when it occurs in the text after the title of one of them as a whole
@@ -59,14 +61,17 @@ def question_name(question: str) -> str | None:
     return match.group("name").strip() if match else None
 
 
-def person_documents(name: str | None, documents: Sequence[str]) -> list[str]:
-    """The texts (after the title) of the documents that start with `NAME.`: the person's biographies.
+def person_documents(name: str | None, documents: Sequence[str], titled: bool = True) -> list[str]:
+    """The texts (after the title) of the documents that start with `NAME.`: the person's biographies. With
+    `titled=False`, the documents that mention the full name.
 
     The full name is blanked out of each text, so that a place inside the name ("London" in "Jack London was born in
     San Francisco") is not taken for a place the text names.
     """
     if not name:
         return []
+    if not titled:
+        return [doc.replace(name, " ") for doc in documents if mentions(doc, name)]
     title = name + "."
     return [doc[len(title) :].replace(name, " ") for doc in documents if doc.startswith(title)]
 
@@ -89,13 +94,15 @@ class QuestionFacts:
     documents: list[str]
 
 
-def question_facts(questions: Sequence[str], golds: Sequence[str], documents: Sequence[str]) -> list[QuestionFacts]:
+def question_facts(
+    questions: Sequence[str], golds: Sequence[str], documents: Sequence[str], titled: bool = True
+) -> list[QuestionFacts]:
     """`QuestionFacts` for every question, by the rules of the module docstring."""
     corpus = "\n".join(documents)
     facts = []
     for question, gold in zip(questions, golds, strict=True):
         name = question_name(question)
-        own = person_documents(name, documents)
+        own = person_documents(name, documents, titled)
         facts.append(
             QuestionFacts(
                 name=name,
@@ -496,8 +503,11 @@ def run_report(
     output_dir: str = ".",
     prefix: str = "knowledge_",
     top_k: int = 10,
+    titled_corpus: bool = True,
 ) -> dict:
-    """Read the files, report every model, write `PREFIXreport.json`, `PREFIXreport.md` and the PNG figures."""
+    """Read the files, report every model, write `PREFIXreport.json`, `PREFIXreport.md` and the PNG figures.
+
+    `titled_corpus=False` for a corpus whose lines do not start with `Name.` (see `person_documents`)."""
     questions, golds = read_golds(eval_path)
     if not any(g is not None for g in golds):
         raise ValueError(f"{eval_path}: no line has a gold place; the report needs `question<TAB>place` lines")
@@ -509,7 +519,7 @@ def run_report(
     if len(labels) != len(predictions_paths):
         raise ValueError(f"{len(labels)} labels for {len(predictions_paths)} prediction files; expected one each")
     kept_questions, kept_golds = [questions[i] for i in keep], [golds[i] for i in keep]
-    facts = question_facts(kept_questions, kept_golds, documents)
+    facts = question_facts(kept_questions, kept_golds, documents, titled_corpus)
     models = {}
     for label, path in zip(labels, predictions_paths):
         rows = read_confidence_tsv(confidence_path(path))
