@@ -2,20 +2,33 @@
 
 The real corpus (Wikipedia biographies) is not ours to ship, and its recipe takes hours without a
 GPU. This module writes a stand-in with the same file formats and the same question: fictional
-people with one-line biographies (``wiki.txt``), and ``Where was NAME born?<TAB>PLACE`` questions
+people with one-sentence biographies, one per line (``wiki.txt``), and ``Where was NAME born?<TAB>PLACE`` questions
 (``train.tsv``, ``dev.tsv``, ``test.tsv``) whose dev and test people appear in the corpus but never
 in the fine-tuning data. So a model can answer a dev question only with what it read during
 pretraining, and the gap between a pretrained and a from-scratch model measures knowledge access.
 
 Design choices, each for a reason:
 
-- Every person has several biographies worded with different templates and in different orders.
-  Allen-Zhu & Li ("Physics of Language Models, Part 3.1", 2023) found that facts become extractable
-  by fine-tuning for people outside the fine-tuning set only when each person's facts appear in
-  several differently-worded documents ("knowledge augmentation"); with one fixed biography per
-  person the model memorises the text but fine-tuning cannot read it out.
-- Each biography also names other places (where the person studied, worked, died), drawn from the
-  same list as birthplaces, so the model must learn which of the places is the birthplace.
+- Every person has several biographies worded with different templates. Allen-Zhu & Li ("Physics of
+  Language Models, Part 3.1", 2023) found that facts become extractable by fine-tuning for people
+  outside the fine-tuning set only when each person's facts appear in several differently-worded
+  documents ("knowledge augmentation"); with one fixed biography per person the model memorises the
+  text but fine-tuning cannot read it out.
+- The name sits at many positions: a biography starts with the name, or with a few words before it
+  ("The painter NAME was born in ...", "As records show, NAME ..."). The model has learned absolute
+  position embeddings, like the original; when every document starts with its person's name (as
+  wiki.txt's titles do) the model ties a person's facts to names read at positions 0-15 and cannot
+  recall them for the name in "Where was NAME born?", which starts at position 10. Measured during
+  development (4x64 model, 100 epochs of span corruption, 500 people): on title-first biographies the
+  model completed "NAME. Born in" with the right place for 94% of dev people, "Hello. NAME. Born in"
+  for 12%, and fine-tuning reached 16% dev accuracy at best; with the name at varied positions,
+  48-53%, and 80% when pretraining also shifts position ids (``max_position_offset``, see
+  ``hf_birthplace.data.PretrainDataset``).
+- Some biographies name another place too ("... and later lived in X"), drawn from the same list
+  afresh for every biography, so the model must learn which place is the birthplace while the other
+  place adds no fact to memorise. (A first version gave each person a fixed study, work and death
+  place stated in the biographies, and longer names; trained the same way it reached 16% dev
+  accuracy where this design reaches 56-80%.)
 - Birthplaces follow a skewed (Zipf-like) distribution whose most frequent place holds about 11% of
   people: a majority-class baseline exists, as on the real data, yet stays far below what
   knowledge access gives. The train/dev/test split is stratified by birthplace so that every split
@@ -23,9 +36,9 @@ Design choices, each for a reason:
 - Names are unique and built from syllables (first and last names are both unique), so a name
   identifies one person and no real person's facts are implied. Places are fictional too, so no
   real-world knowledge leaks in or out.
-- The name and the birthplace come early in every biography: span corruption keeps only a random
-  prefix of a document (of up to ``int(block_size * 7 / 8)`` characters), and a fact that sits past
-  the cut is never seen.
+- Biographies are one short sentence, with the birthplace early: span corruption keeps only a random
+  prefix of a document (of up to ``int(block_size * 7 / 8)`` characters), and a fact past the cut is
+  never seen; short documents also make each pretraining epoch cheap.
 
 Everything is a pure function of :class:`WorldConfig` (seeded ``random.Random``), so the committed
 files under ``data/world/`` are reproduced byte for byte by ``python scripts/make_world.py``.
@@ -56,10 +69,10 @@ class WorldConfig:
 
     seed: int = field(default=0, metadata={"help": "Seed of the one random.Random that draws everything."})
     n_people: int = field(
-        default=800,
+        default=500,
         metadata={
             "help": "People in the world. Enough that fine-tuning sees a few hundred people (extraction "
-            "generalises better with more) and dev accuracy is measured on about 200, few enough that "
+            "generalises better with more) and dev accuracy is measured on over a hundred, few enough that "
             "pretraining on every biography takes minutes on a CPU."
         },
     )
@@ -75,10 +88,10 @@ class WorldConfig:
         },
     )
     min_docs: int = field(
-        default=3,
+        default=4,
         metadata={"help": "Fewest biographies per person (knowledge augmentation; see the module docstring)."},
     )
-    max_docs: int = field(default=3, metadata={"help": "Most biographies per person."})
+    max_docs: int = field(default=4, metadata={"help": "Most biographies per person."})
     dev_fraction: float = field(
         default=0.25,
         metadata={"help": "Share of each birthplace's people whose question goes to dev.tsv."},
@@ -109,15 +122,9 @@ class WorldConfig:
 @dataclass
 class Person:
     name: str
-    surname: str
-    pronoun: str  # "He" or "She"
     birthplace: str
     birth_year: str  # e.g. "1931", or "1931?" where the year is uncertain
     occupation: str
-    study_place: str
-    work_place: str
-    death_place: str
-    death_year: int
 
 
 @dataclass
@@ -125,7 +132,7 @@ class World:
     config: WorldConfig
     places: list[str]  # most frequent birthplace first
     people: list[Person]
-    documents: list[str]  # one biography per line of wiki.txt, "Name. Sentence ..."
+    documents: list[str]  # one biography per line of wiki.txt
     train: list[Person]
     dev: list[Person]
     test: list[Person]
@@ -196,29 +203,36 @@ def _unique_words(rng: random.Random, n: int, endings: list[str], syllables: tup
 
 
 # ---------------------------------------------------------------------------------------------
-# Biography templates. {N} full name, {S} surname (or full name), {He}/{he} pronoun, {P} birthplace,
-# {Y} birth year, {D}/{Y2} death place/year, {U} study place, {W} work place, {O} occupation,
-# {date} a day and month. The birthplace sits in the first ~50 characters of every template so that
-# span corruption's random truncation keeps it most of the time (see the module docstring).
+# Biographies. {N} full name, {P} birthplace, {Y} birth year, {O} occupation with its article, {O2} without,
+# {date} a day and month, {X} another place drawn afresh for each biography. Every template names the person
+# in full and states the birthplace within its first ~60 characters, so span corruption's random truncation
+# keeps it most of the time (see the module docstring).
 
 _TEMPLATES = [
-    "Born in {P}, {S} studied in {U} and worked in {W}.",
-    "{S} ({P}, {Y} - {D}, {Y2}) was {O}.",
-    "A native of {P}, {S} became {O} in {W}.",
-    "{S} was born in {P} in {Y} and died in {D}.",
-    "{P}-born {O2} {S} lived in {W} and {U}.",
+    "{N} was born in {P}.",
+    "{N} (born {Y} in {P}) was {O}.",
+    "{N}, born in {P}, was {O}.",
+    "{N} came from {P}.",
+    "{N} is a native of {P}.",
+    "{N} was born on {date} {Y} in {P}.",
+    "{N} was born in {P} and later lived in {X}.",
+    "Born in {P}, {N} was {O}.",
 ]
 
+# Words put before a template that starts with the name, so that the name sits at many positions (see the
+# module docstring: a model with learned absolute positions that always reads a name at the same position
+# ties what it learns about the person to that position, and cannot read it out of a question).
+_OPENERS = ["", "", "In {Y}, ", "The {O2} ", "As records show, ", "Famously, ", "The {O2} and writer "]
 
-def _biography(template: str, p: Person, rng: random.Random) -> str:
-    short = p.surname
-    date = f"{rng.randint(1, 28)} {rng.choice(_MONTHS)}"
-    sentence = template.format(
-        N=p.name, S=short, He=p.pronoun, he=p.pronoun.lower(), P=p.birthplace, Y=p.birth_year,
-        D=p.death_place, Y2=p.death_year, U=p.study_place, W=p.work_place, O=p.occupation, O2=p.occupation.split(" ")[1], date=date,
+
+def _biography(template: str, p: Person, places: list[str], rng: random.Random) -> str:
+    fields = dict(
+        N=p.name, P=p.birthplace, Y=p.birth_year, O=p.occupation, O2=p.occupation.split(" ")[1],
+        date=f"{rng.randint(1, 28)} {rng.choice(_MONTHS)}", X=rng.choice([q for q in places if q != p.birthplace]),
     )
-    # Title first, as in every line of the original wiki.txt: "Name. Sentence ."
-    return f"{p.name}. {sentence}"
+    opener = rng.choice(_OPENERS) if template.startswith("{N}") else ""
+    text = (opener + template).format(**fields)
+    return text[0].upper() + text[1:]
 
 
 def _stratified_split(rng: random.Random, people: list[Person], places: list[str], config: WorldConfig):
@@ -245,8 +259,8 @@ def make_world(config: WorldConfig | None = None) -> World:
     rng = random.Random(config.seed)
     taken: set[str] = set()
     places = _unique_words(rng, config.n_places, _PLACE_ENDINGS, (1, 2), max_len=10, taken=taken)
-    firsts = _unique_words(rng, config.n_people, _FIRST_ENDINGS, (2, 2), max_len=8, taken=taken)
-    lasts = _unique_words(rng, config.n_people, _LAST_ENDINGS, (2, 2), max_len=10, taken=taken)
+    firsts = _unique_words(rng, config.n_people, _FIRST_ENDINGS, (2, 2), max_len=7, taken=taken)
+    lasts = _unique_words(rng, config.n_people, _LAST_ENDINGS, (2, 2), max_len=8, taken=taken)
 
     # Birthplaces by exact quota (largest remainder over Zipf weights), then shuffled, so the skew is
     # the configured one and not a sampling accident.
@@ -261,22 +275,19 @@ def make_world(config: WorldConfig | None = None) -> World:
 
     people = []
     for first, last, birthplace in zip(firsts, lasts, birthplaces):
-        others = [place for place in places if place != birthplace]
         birth_year = rng.randint(1820, 1990)
         # Some years are uncertain, written "1931?" as Wikipedia does; this also puts the question's "?"
         # into the corpus, whose characters alone make the vocabulary (as in the original).
         uncertain = rng.random() < 0.1
         people.append(Person(
-            name=f"{first} {last}", surname=last, pronoun=rng.choice(["He", "She"]),
-            birthplace=birthplace, birth_year=f"{birth_year}?" if uncertain else str(birth_year), occupation=rng.choice(_OCCUPATIONS),
-            study_place=rng.choice(others), work_place=rng.choice(others), death_place=rng.choice(others),
-            death_year=birth_year + rng.randint(30, 90),
+            name=f"{first} {last}", birthplace=birthplace, birth_year=f"{birth_year}?" if uncertain else str(birth_year),
+            occupation=rng.choice(_OCCUPATIONS),
         ))
 
     documents = []
     for p in people:
         n_docs = rng.randint(config.min_docs, config.max_docs)
-        documents += [_biography(t, p, rng) for t in rng.sample(_TEMPLATES, n_docs)]
+        documents += [_biography(t, p, places, rng) for t in rng.sample(_TEMPLATES, n_docs)]
     # Shuffled so that a person's biographies are spread over the corpus, not adjacent lines.
     rng.shuffle(documents)
 

@@ -61,16 +61,19 @@ def test_dev_and_test_people_never_in_train():
     assert not train & dev and not train & test and not dev & test
 
 
+def documents_naming(name, documents):
+    # Names are prefix-free (no word of the world starts another), so "name in document" finds exactly the
+    # biographies of that person.
+    return [doc for doc in documents if name in doc]
+
+
 def test_every_question_person_has_biographies_that_state_the_answer():
-    docs_by_title = {}
-    for doc in (WORLD_DIR / WIKI_FILE).read_text(encoding="utf-8").splitlines():
-        title, _, body = doc.partition(". ")
-        docs_by_title.setdefault(title, []).append(body)
+    documents = (WORLD_DIR / WIKI_FILE).read_text(encoding="utf-8").splitlines()
     for split in (TRAIN_FILE, DEV_FILE):
         for question, place in read_tsv(WORLD_DIR / split):
-            bodies = docs_by_title.get(name_of(question), [])
-            assert len(bodies) >= WorldConfig().min_docs, f"{split}: {question} has {len(bodies)} biographies"
-            assert all(place in body for body in bodies), f"{split}: {question} -> {place} not in every biography"
+            docs = documents_naming(name_of(question), documents)
+            assert len(docs) >= WorldConfig().min_docs, f"{split}: {question} has {len(docs)} biographies"
+            assert all(place in doc for doc in docs), f"{split}: {question} -> {place} not in every biography"
 
 
 def test_majority_baseline_is_weak():
@@ -92,23 +95,33 @@ def test_questions_use_only_corpus_characters():
 
 def test_names_and_places_are_unique_and_prefix_free(world):
     names = [p.name for p in world.people]
-    surnames = [p.surname for p in world.people]
-    assert len(set(names)) == len(names) and len(set(surnames)) == len(surnames)
-    # No place is the start of another, so greedy decoding cannot stop early on a shorter valid place.
-    for a in world.places:
-        assert not any(b != a and b.startswith(a) for b in world.places), a
+    assert len(set(names)) == len(names)
+    words = [word for name in names for word in name.split(" ")] + world.places
+    assert len(set(words)) == len(words)
+    # No word is the start of another: greedy decoding cannot stop early on a shorter valid place, and a
+    # name found in a document is that person's.
+    for a in words:
+        assert not any(b != a and b.startswith(a) for b in words), a
 
 
 def test_birthplace_comes_early_in_every_biography(world):
     # Span corruption keeps a random prefix of at most int(block_size * 7 / 8) characters; the birthplace
     # must sit early so that most truncations keep it (see data/README.md).
     limit = int(128 * 7 / 8)
-    by_title = {}
-    for doc in world.documents:
-        by_title.setdefault(doc.partition(". ")[0], []).append(doc)
     for p in world.people:
-        for doc in by_title[p.name]:
-            assert doc.index(p.birthplace, len(p.name)) + len(p.birthplace) <= limit, doc
+        docs = documents_naming(p.name, world.documents)
+        assert len(docs) == world.config.min_docs
+        for doc in docs:
+            assert doc.index(p.birthplace) + len(p.birthplace) <= limit, doc
+
+
+def test_names_sit_at_many_positions(world):
+    # A name always read at the same position ties what the model learns about the person to that position
+    # (see hf_birthplace/world.py); the question puts the name at position len("Where was ") = 10.
+    positions = Counter(doc.index(p.name) for p in world.people for doc in documents_naming(p.name, world.documents))
+    assert positions[0] < 0.6 * sum(positions.values())
+    assert sum(n for position, n in positions.items() if 8 <= position <= 14) > 0.1 * sum(positions.values())
+    assert max(positions) > 20
 
 
 def test_bad_config_names_the_problem():
