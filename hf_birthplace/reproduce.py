@@ -202,7 +202,7 @@ def _plot_accuracy_against_epochs(results: dict, path: str) -> None:
         color="tab:gray", linewidth=1,
     )
     loss_ax.set_ylabel("pretraining loss", color="tab:gray")
-    acc_ax.set_title(os.path.basename(results["pretrain_dir"].rstrip("/")))
+    acc_ax.set_title(os.path.join(*os.path.normpath(results["pretrain_dir"]).split(os.sep)[-2:]))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
