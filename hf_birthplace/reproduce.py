@@ -19,9 +19,9 @@ import platform
 import subprocess
 import time
 
-from .evaluation import EvalArguments, constant_baseline, run_evaluation
+from .evaluation import EvalArguments, constant_baseline, run_evaluation, write_json
 from .trainer import FinetuningArguments, PretrainingArguments
-from .training import DataArguments, ModelArguments, finetune, pretrain, resolve_path
+from .training import DataArguments, ModelArguments, finetune, finetune_quietly, pretrain, resolve_path
 
 DEV, TEST, TRAIN, CORPUS = "birth_dev.tsv", "birth_test_inputs.tsv", "birth_places_train.tsv", "wiki.txt"
 ROWS = [
@@ -138,8 +138,8 @@ def accuracy_against_epochs(
 
     `pretrain_dir` is a pretraining output with `--save_model_every_epochs` models in `epoch-N/` (its final model
     counts as the last epoch). Each is fine-tuned with `FinetuningArguments(**finetune_overrides)` into
-    `output_dir/epoch-N/` (training file and corpus from `data_args`) and answers `dev_path` there; a checkpoint already scored is skipped, so an
-    interrupted study resumes. Writes `output_dir/accuracy_vs_epochs.json` and `.png` (dev accuracy and the
+    `output_dir/epoch-N/` (training file and corpus from `data_args`) and answers `dev_path` there; a checkpoint
+    already scored is skipped, so an interrupted study resumes. Writes `output_dir/accuracy_vs_epochs.json` and `.png` (dev accuracy and the
     pretraining loss against epochs) and returns the JSON.
     """
     with open(os.path.join(pretrain_dir, "trainer_state.json")) as f:
@@ -156,10 +156,7 @@ def accuracy_against_epochs(
         out = os.path.join(output_dir, f"epoch-{epoch}")
         metrics_path = os.path.join(out, "dev.predictions.metrics.json")
         if not os.path.exists(metrics_path):
-            training_args = FinetuningArguments(
-                output_dir=out, report_to="none", save_strategy="no", disable_tqdm=True, **(finetune_overrides or {})
-            )
-            finetune(ModelArguments(model_name_or_path=models[epoch]), data_args, training_args)
+            finetune_quietly(models[epoch], data_args, out, **(finetune_overrides or {}))
             run_evaluation(
                 EvalArguments(
                     model_name_or_path=out, eval_corpus_path=dev_path, outputs_path=os.path.join(out, "dev.predictions")
@@ -177,10 +174,7 @@ def accuracy_against_epochs(
         "machine": machine(),
         "commit": commit(),
     }
-    os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, "accuracy_vs_epochs.json"), "w") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
+    write_json(os.path.join(output_dir, "accuracy_vs_epochs.json"), results)
     _plot_accuracy_against_epochs(results, os.path.join(output_dir, "accuracy_vs_epochs.png"))
     return results
 

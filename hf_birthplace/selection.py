@@ -12,8 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from .evaluation import EvalArguments, run_evaluation, write_json
-from .trainer import FinetuningArguments
-from .training import DataArguments, ModelArguments, finetune, resolve_path
+from .training import DataArguments, finetune_quietly, resolve_path
 
 logger = logging.getLogger(__name__)
 
@@ -62,23 +61,15 @@ def finetune_with_selection(args: SelectionArguments, data_args: DataArguments) 
     fit_path, heldout_path = split_heldout(train_path, args.heldout_lines, args.output_dir)
 
     def run(name: str, finetune_path: str, learning_rate: float) -> str:
-        output_dir = os.path.join(args.output_dir, name)
-        training_args = FinetuningArguments(
-            output_dir=output_dir,
+        return finetune_quietly(
+            args.model_name_or_path,
+            DataArguments(**{**asdict(data_args), "finetune_corpus_path": finetune_path}),
+            os.path.join(args.output_dir, name),
             learning_rate=learning_rate,
             num_train_epochs=args.num_train_epochs,
             per_device_train_batch_size=args.per_device_train_batch_size,
             seed=args.seed,
-            save_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
         )
-        finetune(
-            ModelArguments(model_name_or_path=args.model_name_or_path),
-            DataArguments(**{**asdict(data_args), "finetune_corpus_path": finetune_path}),
-            training_args,
-        )
-        return output_dir
 
     heldout = {}
     for learning_rate in args.learning_rates:

@@ -24,6 +24,7 @@ from .trainer import (
     FINETUNE_EPOCHS_SCRATCH,
     CharTrainer,
     CharTrainingArguments,
+    FinetuningArguments,
 )
 
 logger = logging.getLogger(__name__)
@@ -227,3 +228,15 @@ def finetune(model_args: ModelArguments, data_args: DataArguments, training_args
     dataset = build_finetune_dataset(qa, tokenizer, block_size)
     save_recipe("finetune", model_args, data_args, training_args)
     return _train(model, tokenizer, dataset, training_args)
+
+
+def finetune_quietly(
+    model_name_or_path: str, data_args: DataArguments, output_dir: str, **training_overrides
+) -> str:
+    """`finetune` a checkpoint into `output_dir` without resumable checkpoints, reports or progress bars (for studies
+    that fine-tune many models: learning-rate selection, accuracy against epochs); returns `output_dir`."""
+    training_args = FinetuningArguments(
+        output_dir=output_dir, save_strategy="no", report_to="none", disable_tqdm=True, **training_overrides
+    )
+    finetune(ModelArguments(model_name_or_path=model_name_or_path), data_args, training_args)
+    return output_dir

@@ -202,5 +202,5 @@ def test_accuracy_against_epochs_scores_every_saved_epoch_and_resumes(tiny_world
     assert json.loads((out / "accuracy_vs_epochs.json").read_text()) == results
 
     calls = []
-    monkeypatch.setattr(reproduce, "finetune", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(reproduce, "finetune_quietly", lambda *a, **k: calls.append(a))
     assert script_main("accuracy_vs_epochs")(args)["points"] == results["points"] and calls == []
