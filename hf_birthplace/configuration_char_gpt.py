@@ -64,6 +64,11 @@ class CharGPTConfig(PreTrainedConfig):
             The original has no beginning-of-sequence character.
         tie_word_embeddings (`bool`, defaults to `False`):
             The original head is a separate `Linear(n_embd, vocab_size, bias=False)`, not tied to `tok_emb`.
+        question_template (`str`, *optional*, defaults to `None`):
+            What a fine-tuned model reads instead of each `Where was NAME born?`: this template with `{name}`
+            filled in, e.g. `"{name}."`, the way every wiki.txt document opens. Fine-tuning writes it here so that
+            every later reader of the checkpoint asks its questions the same way. `None` (the original): the
+            question as written.
 
     Example:
 
@@ -100,6 +105,7 @@ class CharGPTConfig(PreTrainedConfig):
     eos_token_id: int | list[int] | None = 1
     bos_token_id: int | None = None
     tie_word_embeddings: bool = False
+    question_template: str | None = None
 
     def __post_init__(self, **kwargs):
         if self.attention_type not in ATTENTION_TYPES:
@@ -116,6 +122,11 @@ class CharGPTConfig(PreTrainedConfig):
             raise ValueError(
                 f"CharGPTConfig: the synthesizer needs block_size >= 2 (its w2 has block_size - 1 columns), "
                 f"got block_size={self.block_size}."
+            )
+        if self.question_template is not None and "{name}" not in self.question_template:
+            raise ValueError(
+                f"CharGPTConfig: question_template={self.question_template!r} has no `{{name}}` "
+                "for the person's name."
             )
         super().__post_init__(**kwargs)
 

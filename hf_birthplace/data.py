@@ -48,6 +48,7 @@ import codecs
 import logging
 import math
 import random
+import re
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence, Union
 
@@ -506,8 +507,32 @@ class PretrainDataset(torch.utils.data.Dataset):
 # ---------------------------------------------------------------------------------------------------------
 
 
+QUESTION_PATTERN = re.compile(r"Where was (?P<name>.+) born\?")
+
+
+def question_prompt(question: str, template: Optional[str]) -> str:
+    """What the model reads for `question`: the question itself when `template` is None, else the template with
+    the question's name in place of `{name}` (`"{name}."` turns `Where was Ada Lovelace born?` into
+    `Ada Lovelace.`, the way wiki.txt documents open; see `CharGPTConfig.question_template`).
+
+    Raises:
+        ValueError: a template is given and the question does not read `Where was NAME born?`.
+    """
+    if template is None:
+        return question
+    match = QUESTION_PATTERN.fullmatch(question.strip())
+    if match is None:
+        raise ValueError(f"the question {question!r} does not read `Where was NAME born?`, which {template!r} needs")
+    return template.replace("{name}", match["name"])
+
+
 def build_finetune_dataset(
-    qa: datasets.Dataset, tokenizer, block_size: int, *, path: Optional[PathLike] = None
+    qa: datasets.Dataset,
+    tokenizer,
+    block_size: int,
+    *,
+    path: Optional[PathLike] = None,
+    question_template: Optional[str] = None,
 ) -> datasets.Dataset:
     """Fine-tuning examples of a `load_qa` dataset: columns "input_ids" and "labels", without padding.
 
@@ -515,22 +540,33 @@ def build_finetune_dataset(
     (input_ids = its ids, labels aligned and shifted inside the model), with IGNORE_INDEX on every question
     character, so that only the positions that predict `MASK place MASK` carry loss (where the original puts
     PAD targets, which its loss ignores): the question is never a target. `path` (default: the one `load_qa`
-    left in `qa.info.description`) names the file in errors.
+    left in `qa.info.description`) names the file in errors. With `question_template`, the model reads
+    `question_prompt(question, question_template)` in place of each question.
 
     Raises:
-        DataFormatError: a question without a place, or `question MASK place MASK` longer than block_size.
+        DataFormatError: a question without a place, a question the template cannot rewrite, or
+            `question MASK place MASK` longer than block_size.
     """
     path = str(path if path is not None else (qa.info.description or "<qa dataset>"))
     pad_token_id = tokenizer.pad_token_id
 
     def encode(batch):
+        questions = []
         for question, answer, line in zip(batch["question"], batch["answer"], batch["line"]):
             if answer is None:
                 raise DataFormatError(path, line, "no place", "question<TAB>place lines for fine-tuning")
+            try:
+                question = question_prompt(question, question_template)
+            except ValueError:
+                raise DataFormatError(
+                    path, line, "the question does not read `Where was NAME born?`",
+                    f"that form, which question_template {question_template!r} rewrites",
+                ) from None
             _check_fits(path, line, question, answer, block_size)
-        texts = [q + MASK_CHAR + a + MASK_CHAR for q, a in zip(batch["question"], batch["answer"])]
+            questions.append(question)
+        texts = [q + MASK_CHAR + a + MASK_CHAR for q, a in zip(questions, batch["answer"])]
         out = {"input_ids": [], "labels": []}
-        for question, ids in zip(batch["question"], _encode(tokenizer, texts)):
+        for question, ids in zip(questions, _encode(tokenizer, texts)):
             input_ids, labels = _causal_lm_example(ids, pad_token_id)
             # labels[len(question)] is the first MASK, predicted from the question's last character.
             labels[: len(question)] = [IGNORE_INDEX] * len(question)
@@ -544,7 +580,7 @@ def build_finetune_dataset(
         remove_columns=qa.column_names,
         keep_in_memory=True,
         load_from_cache_file=False,
-        new_fingerprint=f"{qa._fingerprint}-finetune-{block_size}",
+        new_fingerprint=Hasher.hash((qa._fingerprint, "finetune", block_size, question_template)),
     )
 
 

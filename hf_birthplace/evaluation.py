@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .data import apply_character_policy
+from .data import apply_character_policy, question_prompt
 from .metrics import load_place_accuracy
 from .tokenization_char import MASK_CHAR
 
@@ -42,20 +42,28 @@ def predict_places(
 
     Questions are sorted by length and left-padded in batches; the attention mask hides the padding and `generate`
     gives each question its own positions, so every answer is the one the question gets decoded alone
-    (tests/test_evaluation.py checks it).
+    (tests/test_evaluation.py checks it). A model fine-tuned with a `question_template` (in its config) reads each
+    question rewritten by it, as in fine-tuning.
     """
     model.eval()
     mask_id = tokenizer.convert_tokens_to_ids(MASK_CHAR)
     pad_id = tokenizer.pad_token_id
     # The original model has `block_size` positions; the synthesizer's scores cover block_size - 1 of them.
     max_positions = model.config.block_size - 1
+    template = getattr(model.config, "question_template", None)
     predictions: list[Prediction | None] = [None] * len(questions)
     todo = []
     for i, question in enumerate(questions):
-        # One character is one token: the length check needs no encoding.
         if not question.strip():
             predictions[i] = Prediction("", 0.0, "empty question")
-        elif len(question) + 1 >= max_positions:
+            continue
+        try:
+            question = question_prompt(question, template)
+        except ValueError as error:
+            predictions[i] = Prediction("", 0.0, str(error))
+            continue
+        # One character is one token: the length check needs no encoding.
+        if len(question) + 1 >= max_positions:
             predictions[i] = Prediction(
                 "", 0.0, f"question is {len(question)} characters; the model reads at most {max_positions - 2}"
             )

@@ -79,6 +79,19 @@ class DataArguments:
             "keep every character of the vocabulary (so `Naïma Azough` still matches the corpus)."
         },
     )
+    question_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "Fine-tuning only: what the model reads instead of each `Where was NAME born?`, with `{name}` "
+            "filled in; `{name}.` asks the way every wiki.txt document opens. It is saved in the model's config, "
+            "so evaluation asks the same way. Default: the template of the model being fine-tuned (none: the "
+            "question as written, as the original)."
+        },
+    )
+
+    def __post_init__(self):
+        if self.question_template is not None and "{name}" not in self.question_template:
+            raise ValueError(f"question_template={self.question_template!r} has no `{{name}}` for the person's name")
 
 
 def resolve_path(path: str, data_dir: str | None) -> str:
@@ -223,9 +236,10 @@ def finetune(model_args: ModelArguments, data_args: DataArguments, training_args
         require_answers=True,
         vocab=set(tokenizer.get_vocab()),
         ascii_only=data_args.ascii_only,
-        block_size=block_size,
     )
-    dataset = build_finetune_dataset(qa, tokenizer, block_size)
+    if data_args.question_template is not None:
+        model.config.question_template = data_args.question_template
+    dataset = build_finetune_dataset(qa, tokenizer, block_size, question_template=model.config.question_template)
     save_recipe("finetune", model_args, data_args, training_args)
     return _train(model, tokenizer, dataset, training_args)
 

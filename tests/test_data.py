@@ -21,6 +21,7 @@ from hf_birthplace.data import (
     count_changed_examples,
     load_corpus,
     load_qa,
+    question_prompt,
     span_corrupt,
 )
 from hf_birthplace.tokenization_char import MASK_CHAR, PAD_CHAR, build_char_tokenizer
@@ -376,6 +377,29 @@ def test_finetune_rejects_too_long_and_question_only(tmp_path, tokenizer):
     questions = load_qa(write(tmp_path, "test.tsv", "Where was Bo born?\n"), cache_dir=str(tmp_path / "cache"))
     with pytest.raises(DataFormatError, match=r"test\.tsv:1: no place"):
         build_finetune_dataset(questions, tokenizer, block_size=64)
+
+
+def test_question_template_rewrites_what_the_model_reads(tmp_path, tokenizer):
+    assert question_prompt("Where was Ada Lovelace born?", None) == "Where was Ada Lovelace born?"
+    assert question_prompt("Where was Ada Lovelace born?", "{name}.") == "Ada Lovelace."
+    assert question_prompt("Where was Ada Lovelace born?\n", "Q: {name}!") == "Q: Ada Lovelace!"
+    with pytest.raises(ValueError, match="does not read `Where was NAME born\\?`"):
+        question_prompt("Who was Ada Lovelace?", "{name}.")
+    qa = load_qa(write(tmp_path, "qa.tsv", QA), cache_dir=str(tmp_path / "cache"))
+    examples = build_finetune_dataset(qa, tokenizer, block_size=64, question_template="{name}.")
+    for example, prompt, place in zip(examples, ["Ada Lovelace.", "Alan Turing."], qa["answer"]):
+        assert decode(tokenizer, example["input_ids"]) == prompt + MASK_CHAR + place + MASK_CHAR
+        targets = [t for t in example["labels"] if t != IGNORE_INDEX]
+        assert decode(tokenizer, targets) == MASK_CHAR + place + MASK_CHAR
+        assert example["labels"].index(targets[0]) == len(prompt)
+    # The length check is on what the model reads: "Alan Turing." + 2 MASKs + "Maida Vale" = 24 characters.
+    build_finetune_dataset(qa, tokenizer, block_size=24, question_template="{name}.")
+    with pytest.raises(DataFormatError, match=r"qa\.tsv:2: question and place take 24 characters"):
+        build_finetune_dataset(qa, tokenizer, block_size=23, question_template="{name}.")
+    odd = load_qa(write(tmp_path, "odd.tsv", QA + "Who was Ada?\tLondon\n"), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(DataFormatError, match=r"odd\.tsv:3: the question does not read `Where was NAME born\?`"):
+        build_finetune_dataset(odd, tokenizer, block_size=64, question_template="{name}.")
+    build_finetune_dataset(odd, tokenizer, block_size=64)  # without a template any question is fine
 
 
 # --------------------------------------------------------------------------------------------- loading

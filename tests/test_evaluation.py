@@ -73,6 +73,19 @@ def test_batched_predictions_equal_one_at_a_time(tiny_model_and_tokenizer):
     assert [p.confidence for p in together] == pytest.approx([p.confidence for p in alone], rel=1e-4)
 
 
+def test_question_template_in_the_config_rewrites_each_question(tiny_model_and_tokenizer):
+    model, tokenizer = tiny_model_and_tokenizer
+    questions = ["Where was Ann born?", "Who is Bob?", "Where was Cyd Dee born?"]
+    plain = predict_places(model, tokenizer, ["Ann.", "Cyd Dee."])
+    model.config.question_template = "{name}."
+    try:
+        templated = predict_places(model, tokenizer, questions)
+    finally:
+        model.config.question_template = None
+    assert [templated[0], templated[2]] == plain
+    assert templated[1].place == "" and "does not read `Where was NAME born?`" in templated[1].error
+
+
 def test_confidence_is_the_probability_of_the_answer(tiny_model_and_tokenizer):
     model, tokenizer = tiny_model_and_tokenizer
     question = "Where was Ann born?"

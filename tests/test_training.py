@@ -3,6 +3,7 @@
 import json
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -152,6 +153,32 @@ def test_report_to_tensorboard_writes_events(tiny_world, tmp_path):
          "--disable_tqdm", "true"] + TINY
     )
     assert list(out.glob("runs/*/events.out.tfevents.*"))
+
+
+def test_question_template_is_saved_with_the_model_and_used_to_answer(tiny_world, tmp_path):
+    fine, again, preds = tmp_path / "fine", tmp_path / "again", tmp_path / "train.predictions"
+    world = tmp_path / "world"
+    shutil.copytree(tiny_world, world)
+    with open(world / "wiki.txt", "a", encoding="utf-8") as f:
+        f.write("Where was it born?\n")  # the vocabulary must hold the question's characters, or they are dropped
+    data = ["--data_dir", str(world), "--corpus_path", "wiki.txt", "--finetune_corpus_path", "train.tsv"]
+    script_main("finetune")(
+        data + TINY + QUIET + ["--output_dir", str(fine), "--question_template", "{name}.", "--max_steps", "60",
+                               "--per_device_train_batch_size", "4", "--learning_rate", "1e-2"]
+    )
+    assert json.loads((fine / "config.json").read_text())["question_template"] == "{name}."
+    result = script_main("evaluate")(
+        ["--model_name_or_path", str(fine), "--eval_corpus_path", str(world / "train.tsv"),
+         "--outputs_path", str(preds)]
+    )
+    assert result["accuracy"] == 1.0  # it learnt `Ann Zed.⁇Paris⁇`, and is asked that way
+    # Fine-tuning the fine-tuned model again keeps the way it is asked.
+    script_main("finetune")(
+        data + QUIET + ["--model_name_or_path", str(fine), "--output_dir", str(again), "--max_steps", "1"]
+    )
+    assert json.loads((again / "config.json").read_text())["question_template"] == "{name}."
+    with pytest.raises(ValueError, match="has no `{name}`"):
+        script_main("finetune")(data + ["--output_dir", str(again), "--question_template", "Who?"])
 
 
 def test_learning_rate_is_chosen_on_held_out_training_lines(tiny_world, tmp_path):
