@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hf_birthplace import MASK_CHAR, CharGPTForCausalLM
+from hf_birthplace.evaluation import predict_places
 from hf_birthplace.analysis.attention_maps import (
     attention_weights,
     contrast_question,
@@ -85,6 +86,17 @@ def test_question_maps(model, char_tokenizer):
     assert len(own.chars) <= model.config.max_sequence_length and own.chars[-1] == MASK_CHAR
     long = question_maps(model, char_tokenizer, QUESTION, "m", answer="Rome" * 10)
     assert len(long.chars) == model.config.max_sequence_length
+    # A model fine-tuned with a question template is shown reading what it reads: the template, its own answer.
+    model.config.question_template = "{name}."
+    try:
+        templated = question_maps(model, char_tokenizer, QUESTION, "m", answer="model")
+        (expected,) = predict_places(model, char_tokenizer, [QUESTION])
+    finally:
+        model.config.question_template = None
+    name = QUESTION.removeprefix("Where was ").removesuffix(" born?")
+    assert templated.chars[: len(name) + 2] == list(name + "." + MASK_CHAR) and templated.query == len(name) + 1
+    room = model.config.max_sequence_length - (len(name) + 1) - 2
+    assert expected.error is None and "".join(templated.chars[len(name) + 2 : -1]) == expected.place[:room]
 
 
 def test_name_summary(model, char_tokenizer):

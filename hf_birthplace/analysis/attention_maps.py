@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data import question_prompt
 from ..evaluation import predict_places
 from ..tokenization_char import MASK_CHAR, PAD_CHAR
 
@@ -55,9 +56,11 @@ def attention_weights(model, tokenizer, text: str) -> torch.Tensor:
 
 def question_maps(model, tokenizer, question: str, label: str, answer: str | None = "model") -> AttentionMaps:
     """The maps of `question MASK answer MASK`. answer: "model" (the model's own greedy answer), None (no answer:
-    `question MASK` only) or a string (e.g. the gold place: every model then reads the same characters)."""
+    `question MASK` only) or a string (e.g. the gold place: every model then reads the same characters). A model
+    fine-tuned with a `question_template` is shown reading the question the way it was fine-tuned."""
     if answer == "model":
         answer = predict_places(model, tokenizer, [question])[0].place
+    question = question_prompt(question, getattr(model.config, "question_template", None))
     if answer is not None:
         # An answer that never closed (no MASK within the model's positions) is cut so that its closing MASK fits.
         answer = answer[: max(0, model.config.max_sequence_length - len(question) - 2)]
