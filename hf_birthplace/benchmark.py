@@ -18,6 +18,10 @@
     32 steps, as the course's `utils.sample`, both with the same thread setting. Both use the same weights, so
     their answers must agree.
 (c) peak memory of each workload, each in a fresh process (resident set size; CUDA's max_memory_allocated on GPU).
+(d) the compute ceiling (`measure_compute_ceiling`): the FLOPs that one epoch of training costs per non-padding
+    target token on each side (counted by torch's FlopCounterMode over forward and backward), the rate of this
+    machine's fp32 matrix multiplications at the training shapes, and the tokens/s each side would reach if every
+    FLOP ran at that rate: how far any lever that keeps the arithmetic can go.
 
 `loss_curve_check` shows whether the fast path learns the same thing: the same examples in the same order, trained
 with fixed padding + eager attention, with the original loop and model, with dynamic padding + SDPA (with and
@@ -446,6 +450,9 @@ class BenchmarkArguments:
         metadata={"help": "Batch orders (seeds) on which the loss check compares length-grouped with plain batches."},
     )
     skip_training: bool = field(default=False, metadata={"help": "Do not time training."})
+    compute_ceiling: bool = field(
+        default=True, metadata={"help": "Count the FLOPs per target token and time this machine's matmuls (d)."}
+    )
     skip_eval: bool = field(default=False, metadata={"help": "Do not time the evaluation."})
     output_json: str | None = field(
         default=None, metadata={"help": "Where to write the results (default docs/benchmark_results/DEVICE.json)."}
@@ -1244,6 +1251,82 @@ def save_loss_figure(check: dict, path: str) -> None:
 # The whole benchmark
 
 
+def _training_flops(model: OriginalGPT, x: torch.Tensor, y: torch.Tensor) -> int:
+    """FLOPs of one forward and backward pass of `model` on (x, y), as torch's FlopCounterMode counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.zero_grad(set_to_none=True)
+    with FlopCounterMode(display=False) as counter:
+        _, loss = model(x, y)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def matmul_gflops(rows: int, n_embd: int, threads: int, dtype=torch.float32, repeats: int = 5) -> float:
+    """This machine's rate (GFLOP/s, best of `repeats`) for the matrix products of a training step: `rows` positions
+    through the attention projections (C -> 3C, C -> C) and the MLP (C -> 4C -> C), each forward as in backward."""
+    shapes = [(n_embd, 3 * n_embd), (n_embd, n_embd), (n_embd, 4 * n_embd), (4 * n_embd, n_embd)]
+    operands = [(torch.randn(rows, k, dtype=dtype), torch.randn(k, n, dtype=dtype)) for k, n in shapes]
+    flops = sum(2 * rows * k * n for k, n in shapes)
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for a, b in operands:  # warm-up
+            a @ b
+        best = math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for a, b in operands:
+                a @ b
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(default_threads)
+    return flops / best / 1e9
+
+
+def measure_compute_ceiling(args: BenchmarkArguments, data: BenchmarkData, thread_counts: list[int] | None = None) -> dict:
+    """How many non-padding target tokens per second this machine's matrix multiplications allow each side.
+
+    FLOPs per target token: every batch of one epoch as the package forms it (length-grouped, padded to its own
+    longest example) against the original's (every example padded to 127), counted on the same model (the course's
+    `OriginalGPT`: its explicit attention does the same products as SDPA's math) without dropout, which costs no
+    FLOPs but memory traffic. The rate: `matmul_gflops` at the shapes of a batch of `batch_size` examples of the
+    epoch's mean padded length. ceiling tokens/s = rate / FLOPs per target token: what a step would reach if
+    everything but the matrix products were free and those ran as fast as this machine runs them alone.
+    """
+    config = args.model_config(len(data.tokenizer), embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0)
+    set_seed(args.seed)
+    model = OriginalGPT(config)
+    collator = CharCollator(pad_token_id=data.tokenizer.pad_token_id, pad_to_block_size=False,
+                            block_size=args.block_size)
+    sampler = EpochLengthGroupedBatchSampler(data.dataset, batch_size=args.batch_size, seed=args.seed)
+    ours_flops = ours_positions = targets = 0
+    for indices in sampler.batches():
+        batch = collator([data.dataset[i] for i in indices])
+        x, y = original_batch(batch, args.block_size)
+        T = batch["input_ids"].shape[1]
+        ours_flops += _training_flops(model, x[:, :T].contiguous(), y[:, :T].contiguous())
+        ours_positions += x.shape[0] * T
+        targets += _target_count(batch["labels"])
+    x, y = original_batch(collator([data.dataset[i] for i in range(min(args.batch_size, len(data.dataset)))]),
+                          args.block_size)
+    baseline_flops = _training_flops(model, x, y) * len(data.dataset) / x.shape[0]
+    rows = args.batch_size * round(ours_positions / len(data.dataset))
+    thread_counts = thread_counts or sorted({1, torch.get_num_threads()})
+    rates = {str(n): round(matmul_gflops(rows, args.n_embd, n), 1) for n in thread_counts}
+    ours_per_target, baseline_per_target = ours_flops / targets, baseline_flops / targets
+    return dict(
+        epoch_target_tokens=targets,
+        flops_per_target_ours=round(ours_per_target),
+        flops_per_target_baseline=round(baseline_per_target),
+        matmul_rows=rows,
+        matmul_gflops=rates,
+        ceiling_tokens_per_s_ours={n: round(r * 1e9 / ours_per_target) for n, r in rates.items()},
+        ceiling_tokens_per_s_baseline={n: round(r * 1e9 / baseline_per_target) for n, r in rates.items()},
+    )
+
+
 def machine_description(device: str) -> dict:
     info = dict(platform=platform.platform(), python=platform.python_version(), torch=torch.__version__,
                 torch_threads=torch.get_num_threads(), cpu_count=os.cpu_count(), nice=os.nice(0))
@@ -1304,6 +1387,17 @@ def run_benchmark(args: BenchmarkArguments) -> dict:
         r["baseline_projected_pretraining_hours"] = projected_pretraining_hours(r["baseline_tokens_per_s"],
                                                                                 epoch_targets)
     results["training"] = training
+    if args.compute_ceiling and args.device == "cpu":
+        ceiling = results["compute_ceiling"] = measure_compute_ceiling(args, data)
+        for r in training.values():
+            rate = ceiling["matmul_gflops"].get(str(r["threads"]))
+            r["ours_achieved_gflops"] = round(r["ours_tokens_per_s"] * ceiling["flops_per_target_ours"] / 1e9, 1)
+            r["baseline_achieved_gflops"] = round(
+                r["baseline_tokens_per_s"] * ceiling["flops_per_target_baseline"] / 1e9, 1
+            )
+            if rate:
+                r["ceiling_speedup"] = round(ceiling["ceiling_tokens_per_s_ours"][str(r["threads"])]
+                                             / r["baseline_tokens_per_s"], 2)
     if not args.skip_eval:
         results["evaluation"] = measure_evaluation(args, data)
         if args.device == "cpu" and args.eval_omp_passive:
@@ -1356,6 +1450,23 @@ def format_tables(results: dict) -> str:
             f"{r['projected_pretraining_hours']:.1f} / {r['baseline_projected_pretraining_hours']:.1f} | "
             f"{r['loadavg_1min']:.1f} |"
         )
+    ceiling = results.get("compute_ceiling")
+    if ceiling:
+        lines.append("")
+        lines.append(f"Compute ceiling: {ceiling['flops_per_target_ours'] / 1e6:.1f} MFLOP per target token for ours, "
+                     f"{ceiling['flops_per_target_baseline'] / 1e6:.1f} for the baseline (forward + backward, one "
+                     f"epoch); matmuls of {ceiling['matmul_rows']:,} rows run at "
+                     + ", ".join(f"{r} GFLOP/s on {n} thread{'s' if n != '1' else ''}"
+                                 for n, r in ceiling["matmul_gflops"].items()) + ".")
+        lines.append("")
+        lines.append("| threads | ceiling tokens/s, ours | ceiling tokens/s, baseline | ours at the ceiling / baseline "
+                     "measured |")
+        lines.append("|---|---:|---:|---:|")
+        measured = {r["threads"]: r["baseline_tokens_per_s"] for r in results["training"].values()}
+        for n in ceiling["matmul_gflops"]:
+            ours, base = ceiling["ceiling_tokens_per_s_ours"][n], ceiling["ceiling_tokens_per_s_baseline"][n]
+            ratio = f"x{ours / measured[int(n)]:.2f}" if int(n) in measured else "-"
+            lines.append(f"| {n} | {ours:,} | {base:,} | {ratio} |")
     if "evaluation" in results:
         e = results["evaluation"]
         scaled = f", timed on {e['baseline_questions']} and scaled" if e["baseline_time_is_scaled"] else ""
@@ -1418,6 +1529,8 @@ __all__ = [
     "load_benchmark_data",
     "measure_training",
     "measure_evaluation",
+    "measure_compute_ceiling",
+    "matmul_gflops",
     "measure_memory",
     "loss_curve_check",
     "run_benchmark",

@@ -14,6 +14,8 @@ from hf_birthplace.benchmark import (
     OriginalGPT,
     OriginalTrainLoop,
     _RepresentativeBatches,
+    _training_flops,
+    matmul_gflops,
     original_batch,
     original_from_ours,
     original_predict_places,
@@ -63,6 +65,17 @@ def test_original_gpt_has_our_shape_and_gives_our_loss(config):
         _, original_loss = original(x, y)
         our_loss = ours(**batch).loss
     torch.testing.assert_close(our_loss, original_loss, rtol=1e-5, atol=1e-6)
+
+
+def test_flop_count_is_the_matrix_products_of_forward_and_backward(config):
+    """3 x the forward's products (backward computes two per forward product): per layer 24 B T C^2 for the
+    projections and the MLP, 4 B T^2 C for attention; 2 B T C V for the head."""
+    model = OriginalGPT(config)
+    B, T, C, V = 3, 10, config.n_embd, config.vocab_size
+    x = torch.randint(2, V, (B, T))
+    forward = config.n_layer * (24 * B * T * C**2 + 4 * B * T**2 * C) + 2 * B * T * C * V
+    assert _training_flops(model, x, x) == 3 * forward
+    assert matmul_gflops(rows=64, n_embd=C, threads=1, repeats=1) > 0
 
 
 def test_weights_round_trip(config):
@@ -140,6 +153,11 @@ def test_quick_benchmark_end_to_end(tiny_files, tmp_path, capsys):
     assert runs["dynamic_padding_bf16"]["max_abs_loss_diff_vs_plain"] < 0.05
     assert all(len(o["heldout_losses"]) == 2 for o in written["loss_check"]["batch_orders"].values())
     assert (output.parent / "cpu_loss_curves.png").stat().st_size > 0
+    # The compute ceiling: padding to 127 costs the baseline FLOPs that length grouping does not spend.
+    ceiling = written["compute_ceiling"]
+    assert 0 < ceiling["flops_per_target_ours"] < ceiling["flops_per_target_baseline"]
+    assert ceiling["matmul_gflops"]["1"] > 0 and "Compute ceiling" in written["table"]
+    assert training["grouped"]["ceiling_speedup"] > 0 and training["grouped"]["ours_achieved_gflops"] > 0
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")
