@@ -4,7 +4,7 @@ See hf_birthplace/analysis/memorisation.py for the counts.
 
     python scripts/memorisation_probe.py --data_dir ../shared/data/cs224n-a5 \
         --model_name_or_paths outputs/better_4x256/vanilla.pretrain/epoch-30 outputs/better_4x256/vanilla.pretrain \
-        --output_json outputs/better_4x256/probe.json
+        --output_json outputs/better_4x256/probe.json --figure_path outputs/better_4x256/probe.png
 """
 
 from hf_birthplace.analysis.memorisation import ProbeArguments, run_probe

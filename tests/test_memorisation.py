@@ -7,7 +7,13 @@ import torch
 
 from hf_birthplace import CharGPTForCausalLM
 from hf_birthplace.analysis import memorisation
-from hf_birthplace.analysis.memorisation import ProbeArguments, greedy_continuations, run_probe, title_probe
+from hf_birthplace.analysis.memorisation import (
+    ProbeArguments,
+    checkpoint_epoch,
+    greedy_continuations,
+    run_probe,
+    title_probe,
+)
 
 
 @pytest.mark.parametrize("attention_type", ["vanilla", "synthesizer"])
@@ -61,13 +67,18 @@ def test_probe_script_writes_every_checkpoint(tmp_path, tiny_config_factory, cha
     paths = []
     for seed in (0, 1):
         torch.manual_seed(seed)
-        path = tmp_path / f"model{seed}"
+        path = tmp_path / "run" / f"epoch-{10 * (seed + 1)}"
         CharGPTForCausalLM(tiny_config_factory("vanilla")).save_pretrained(path)
         char_tokenizer.save_pretrained(path)
         paths.append(str(path))
     out = tmp_path / "probe.json"
     results = run_probe(
-        ProbeArguments(model_name_or_paths=paths, data_dir=str(tmp_path), eval_path="dev.tsv", output_json=str(out))
+        ProbeArguments(model_name_or_paths=paths, data_dir=str(tmp_path), eval_path="dev.tsv", output_json=str(out),
+                       figure_path=str(tmp_path / "probe.png"))
     )
     assert list(results) == paths and json.loads(out.read_text(encoding="utf-8")) == results
     assert all(r["titled"] == 1 and r["gold_in_document"] == 1 for r in results.values())
+    assert [checkpoint_epoch(p) for p in paths] == [10.0, 20.0] and (tmp_path / "probe.png").stat().st_size > 0
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "trainer_state.json").write_text('{"epoch": 30.0}', encoding="utf-8")
+    assert checkpoint_epoch(str(tmp_path / "final")) == 30.0 and checkpoint_epoch(str(tmp_path)) is None

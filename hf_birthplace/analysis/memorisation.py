@@ -13,6 +13,7 @@ decoding per question instead of a fine-tuning run per checkpoint. Counted over 
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -96,6 +97,50 @@ class ProbeArguments:
     corpus_path: str = field(default="wiki.txt", metadata={"help": "The pretraining corpus, one document per line."})
     max_new_tokens: int = field(default=100, metadata={"help": "Characters written after each `NAME.`."})
     output_json: str | None = field(default=None, metadata={"help": "Write {checkpoint: counts} here."})
+    figure_path: str | None = field(
+        default=None,
+        metadata={"help": "Plot the share found against each checkpoint's pretraining epoch (`epoch-N` folders, or "
+                  "the epoch in a folder's trainer_state.json), one line per run folder."},
+    )
+
+
+def checkpoint_epoch(path: str) -> float | None:
+    """The pretraining epoch of a checkpoint folder: N of `.../epoch-N`, else `epoch` in its trainer_state.json."""
+    match = re.fullmatch(r"epoch-(\d+)", os.path.basename(os.path.normpath(path)))
+    if match:
+        return float(match[1])
+    state = os.path.join(path, "trainer_state.json")
+    if os.path.exists(state):
+        with open(state, encoding="utf-8") as f:
+            return json.load(f).get("epoch")
+    return None
+
+
+def plot_probe(results: dict, path: str) -> None:
+    """The share of questions whose gold place the continuation names, against pretraining epochs, per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for checkpoint, r in results.items():
+        epoch = checkpoint_epoch(checkpoint)
+        if epoch is not None:
+            run = os.path.normpath(checkpoint)
+            run = os.path.dirname(run) if re.fullmatch(r"epoch-\d+", os.path.basename(run)) else run
+            runs.setdefault(run, []).append((epoch, 100 * r["gold_in_continuation_share"]))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for run, points in runs.items():
+        points.sort()
+        ax.plot([e for e, _ in points], [y for _, y in points], "o-", label=os.path.basename(run))
+    ax.set_xlabel("pretraining epochs")
+    ax.set_ylabel("dev people whose birthplace follows NAME. (%)")
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def run_probe(args: ProbeArguments) -> dict:
@@ -115,7 +160,9 @@ def run_probe(args: ProbeArguments) -> dict:
         with open(args.output_json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2, ensure_ascii=False)
             f.write("\n")
+    if args.figure_path:
+        plot_probe(results, args.figure_path)
     return results
 
 
-__all__ = ["ProbeArguments", "greedy_continuations", "run_probe", "title_probe"]
+__all__ = ["ProbeArguments", "checkpoint_epoch", "greedy_continuations", "plot_probe", "run_probe", "title_probe"]
