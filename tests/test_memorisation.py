@@ -58,6 +58,10 @@ def test_probe_counts_whole_places_outside_the_name(tmp_path, monkeypatch):
     r = title_probe(None, None, str(dev), str(corpus))
     assert (r["questions"], r["titled"], r["gold_in_document"], r["gold_in_continuation"]) == (4, 3, 1, 2)
     assert r["gold_in_continuation_share"] == 0.5 and r["gold_in_continuation_when_in_document"] == 1.0
+    # Chance: Ann's Paris in Jack's continuation? no; Jack's London in Bo's? no; Bo's Rome in Ann's? no.
+    assert r["gold_in_other_continuation"] == 0
+    written["Ann Lee."] = " Ann Lee was born in Rome."
+    assert title_probe(None, None, str(dev), str(corpus))["gold_in_other_continuation"] == 1  # Bo's Rome, Ann's text
     assert [e["found"] for e in r["examples"]] == [True, False, True]
 
 

@@ -8,7 +8,9 @@ decoding per question instead of a fine-tuning run per checkpoint. Counted over 
 - `titled`: a corpus document starts with `NAME.` (`knowledge.question_facts`);
 - `gold_in_document`: the gold place occurs in that document, so memorising it would be enough;
 - `gold_in_continuation`: the gold place occurs, as a whole word, in the continuation of `NAME.` (the name itself
-  blanked out, as `knowledge.person_documents` does, so that "London" in "Jack London" does not count).
+  blanked out, as `knowledge.person_documents` does, so that "London" in "Jack London" does not count);
+- `gold_in_other_continuation`: the same test on the next probed person's continuation: the hits that chance and
+  frequent places give (a model that writes "London" for everyone scores here as much as above).
 """
 
 import json
@@ -65,6 +67,9 @@ def title_probe(model, tokenizer, eval_path: str, corpus_path: str, max_new_toke
         model, tokenizer, [facts[i].name + "." for i in probed], max_new_tokens=max_new_tokens
     )
     found = {i: mentions(text.replace(facts[i].name, " "), golds[i]) for i, text in zip(probed, continuations)}
+    # Chance: the same test on the next person's continuation (frequent places such as London come up anyway).
+    shifted = continuations[1:] + continuations[:1]
+    by_chance = sum(mentions(text.replace(facts[i].name, " "), golds[i]) for i, text in zip(probed, shifted))
     n = len(questions)
     hits = sum(found.values())
     return dict(
@@ -73,6 +78,7 @@ def title_probe(model, tokenizer, eval_path: str, corpus_path: str, max_new_toke
         gold_in_document=sum(f.gold_in_documents for f in facts),
         gold_in_continuation=hits,
         gold_in_continuation_share=hits / n if n else 0.0,
+        gold_in_other_continuation=by_chance,
         gold_in_continuation_when_in_document=(
             sum(found[i] for i in probed if facts[i].gold_in_documents) / max(1, sum(f.gold_in_documents for f in facts))
         ),
@@ -153,8 +159,8 @@ def run_probe(args: ProbeArguments) -> dict:
         model, tokenizer = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
         r = results[path] = title_probe(model, tokenizer, eval_path, corpus_path, args.max_new_tokens)
         print(f"{path}: the gold place is in the continuation of `NAME.` for {r['gold_in_continuation']} of "
-              f"{r['questions']} questions ({r['gold_in_continuation_share']:.1%}); in the document for "
-              f"{r['gold_in_document']}")
+              f"{r['questions']} questions ({r['gold_in_continuation_share']:.1%}; in another person's: "
+              f"{r['gold_in_other_continuation']}); in the document for {r['gold_in_document']}")
     if args.output_json:
         os.makedirs(os.path.dirname(os.path.abspath(args.output_json)), exist_ok=True)
         with open(args.output_json, "w", encoding="utf-8") as f:
