@@ -57,11 +57,16 @@ def test_probe_counts_whole_places_outside_the_name(tmp_path, monkeypatch):
     monkeypatch.setattr(memorisation, "greedy_continuations", lambda m, t, prompts, **kw: [written[p] for p in prompts])
     r = title_probe(None, None, str(dev), str(corpus))
     assert (r["questions"], r["titled"], r["gold_in_document"], r["gold_in_continuation"]) == (4, 3, 1, 2)
+    assert r["gold_first"] == 0
     assert r["gold_in_continuation_share"] == 0.5 and r["gold_in_continuation_when_in_document"] == 1.0
     # Chance: Ann's Paris in Jack's continuation? no; Jack's London in Bo's? no; Bo's Rome in Ann's? no.
     assert r["gold_in_other_continuation"] == 0
     written["Ann Lee."] = " Ann Lee was born in Rome."
     assert title_probe(None, None, str(dev), str(corpus))["gold_in_other_continuation"] == 1  # Bo's Rome, Ann's text
+    # Another prompt: the place first ("Londonderry" does not start with the place "London").
+    written.update({"Ann Lee. Born in": " Paris, Ann", "Jack London. Born in": "Londonderry", "Bo Ek. Born in": "Rome."})
+    r = title_probe(None, None, str(dev), str(corpus), prompt="{name}. Born in")
+    assert (r["prompt"], r["gold_first"], r["gold_in_continuation"]) == ("{name}. Born in", 2, 2)
     assert [e["found"] for e in r["examples"]] == [True, False, True]
 
 
@@ -81,7 +86,8 @@ def test_probe_script_writes_every_checkpoint(tmp_path, tiny_config_factory, cha
                        figure_path=str(tmp_path / "probe.png"))
     )
     assert list(results) == paths and json.loads(out.read_text(encoding="utf-8")) == results
-    assert all(r["titled"] == 1 and r["gold_in_document"] == 1 for r in results.values())
+    assert all(list(r) == ["{name}."] for r in results.values())
+    assert all(r["{name}."]["titled"] == 1 and r["{name}."]["gold_in_document"] == 1 for r in results.values())
     assert [checkpoint_epoch(p) for p in paths] == [10.0, 20.0] and (tmp_path / "probe.png").stat().st_size > 0
     (tmp_path / "final").mkdir()
     (tmp_path / "final" / "trainer_state.json").write_text('{"epoch": 30.0}', encoding="utf-8")

@@ -55,8 +55,12 @@ def greedy_continuations(model, tokenizer, prompts: list[str], max_new_tokens: i
     return out
 
 
-def title_probe(model, tokenizer, eval_path: str, corpus_path: str, max_new_tokens: int = 100) -> dict:
-    """Counts of the module docstring over the questions of `eval_path` (with gold places), and a few examples."""
+def title_probe(
+    model, tokenizer, eval_path: str, corpus_path: str, max_new_tokens: int = 100, prompt: str = "{name}."
+) -> dict:
+    """Counts of the module docstring over the questions of `eval_path` (with gold places), and a few examples.
+    `prompt` is what the model continues, with the person's name in place of `{name}` (`"{name}. Born in"` asks for
+    the place first: `gold_first` counts the continuations that start with it)."""
     documents = read_documents(corpus_path)
     questions, golds = read_golds(eval_path)
     if any(g is None for g in golds):
@@ -64,8 +68,9 @@ def title_probe(model, tokenizer, eval_path: str, corpus_path: str, max_new_toke
     facts = question_facts(questions, golds, documents)
     probed = [i for i, f in enumerate(facts) if f.seen]
     continuations = greedy_continuations(
-        model, tokenizer, [facts[i].name + "." for i in probed], max_new_tokens=max_new_tokens
+        model, tokenizer, [prompt.replace("{name}", facts[i].name) for i in probed], max_new_tokens=max_new_tokens
     )
+    first = sum(re.match(re.escape(golds[i]) + r"(?!\w)", text.strip()) is not None for i, text in zip(probed, continuations))
     found = {i: mentions(text.replace(facts[i].name, " "), golds[i]) for i, text in zip(probed, continuations)}
     # Chance: the same test on the next person's continuation (frequent places such as London come up anyway).
     shifted = continuations[1:] + continuations[:1]
@@ -76,6 +81,8 @@ def title_probe(model, tokenizer, eval_path: str, corpus_path: str, max_new_toke
         questions=n,
         titled=len(probed),
         gold_in_document=sum(f.gold_in_documents for f in facts),
+        prompt=prompt,
+        gold_first=first,
         gold_in_continuation=hits,
         gold_in_continuation_share=hits / n if n else 0.0,
         gold_in_other_continuation=by_chance,
@@ -101,7 +108,12 @@ class ProbeArguments:
     )
     eval_path: str = field(default="birth_dev.tsv", metadata={"help": "Questions with gold places."})
     corpus_path: str = field(default="wiki.txt", metadata={"help": "The pretraining corpus, one document per line."})
-    max_new_tokens: int = field(default=100, metadata={"help": "Characters written after each `NAME.`."})
+    max_new_tokens: int = field(default=100, metadata={"help": "Characters written after each prompt."})
+    prompts: list[str] = field(
+        default_factory=lambda: ["{name}."],
+        metadata={"help": "What the model continues, `{name}` filled in; several compare ways of asking (the "
+                  "figure shows the first)."},
+    )
     output_json: str | None = field(default=None, metadata={"help": "Write {checkpoint: counts} here."})
     figure_path: str | None = field(
         default=None,
@@ -150,24 +162,29 @@ def plot_probe(results: dict, path: str) -> None:
 
 
 def run_probe(args: ProbeArguments) -> dict:
-    """`title_probe` of every checkpoint, printed one line each and written to `output_json`."""
+    """`title_probe` of every checkpoint with every prompt, printed one line each and written to `output_json` as
+    {checkpoint: {prompt: counts}}."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     eval_path, corpus_path = resolve_path(args.eval_path, args.data_dir), resolve_path(args.corpus_path, args.data_dir)
     results = {}
     for path in args.model_name_or_paths:
         model, tokenizer = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
-        r = results[path] = title_probe(model, tokenizer, eval_path, corpus_path, args.max_new_tokens)
-        print(f"{path}: the gold place is in the continuation of `NAME.` for {r['gold_in_continuation']} of "
-              f"{r['questions']} questions ({r['gold_in_continuation_share']:.1%}; in another person's: "
-              f"{r['gold_in_other_continuation']}); in the document for {r['gold_in_document']}")
+        results[path] = {}
+        for prompt in args.prompts:
+            r = results[path][prompt] = title_probe(model, tokenizer, eval_path, corpus_path, args.max_new_tokens,
+                                                    prompt)
+            print(f"{path}: the gold place is in the continuation of {prompt!r} for {r['gold_in_continuation']} of "
+                  f"{r['questions']} questions ({r['gold_in_continuation_share']:.1%}; in another person's: "
+                  f"{r['gold_in_other_continuation']}), first for {r['gold_first']}; in the document for "
+                  f"{r['gold_in_document']}")
     if args.output_json:
         os.makedirs(os.path.dirname(os.path.abspath(args.output_json)), exist_ok=True)
         with open(args.output_json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2, ensure_ascii=False)
             f.write("\n")
     if args.figure_path:
-        plot_probe(results, args.figure_path)
+        plot_probe({path: r[args.prompts[0]] for path, r in results.items()}, args.figure_path)
     return results
 
 
