@@ -1390,12 +1390,11 @@ def run_benchmark(args: BenchmarkArguments) -> dict:
     if args.compute_ceiling and args.device == "cpu":
         ceiling = results["compute_ceiling"] = measure_compute_ceiling(args, data)
         for r in training.values():
-            rate = ceiling["matmul_gflops"].get(str(r["threads"]))
             r["ours_achieved_gflops"] = round(r["ours_tokens_per_s"] * ceiling["flops_per_target_ours"] / 1e9, 1)
             r["baseline_achieved_gflops"] = round(
                 r["baseline_tokens_per_s"] * ceiling["flops_per_target_baseline"] / 1e9, 1
             )
-            if rate:
+            if str(r["threads"]) in ceiling["ceiling_tokens_per_s_ours"]:
                 r["ceiling_speedup"] = round(ceiling["ceiling_tokens_per_s_ours"][str(r["threads"])]
                                              / r["baseline_tokens_per_s"], 2)
     if not args.skip_eval:

@@ -11,6 +11,7 @@ from hf_birthplace.analysis.memorisation import (
     ProbeArguments,
     checkpoint_epoch,
     greedy_continuations,
+    load_probe_questions,
     run_probe,
     title_probe,
 )
@@ -55,17 +56,18 @@ def test_probe_counts_whole_places_outside_the_name(tmp_path, monkeypatch):
         "Bo Ek.": " Bo Ek was born in Rome.",  # found, though the document never says it
     }
     monkeypatch.setattr(memorisation, "greedy_continuations", lambda m, t, prompts, **kw: [written[p] for p in prompts])
-    r = title_probe(None, None, str(dev), str(corpus))
+    probe = load_probe_questions(str(dev), str(corpus))
+    r = title_probe(None, None, probe)
     assert (r["questions"], r["titled"], r["gold_in_document"], r["gold_in_continuation"]) == (4, 3, 1, 2)
     assert r["gold_first"] == 0
     assert r["gold_in_continuation_share"] == 0.5 and r["gold_in_continuation_when_in_document"] == 1.0
     # Chance: Ann's Paris in Jack's continuation? no; Jack's London in Bo's? no; Bo's Rome in Ann's? no.
     assert r["gold_in_other_continuation"] == 0
     written["Ann Lee."] = " Ann Lee was born in Rome."
-    assert title_probe(None, None, str(dev), str(corpus))["gold_in_other_continuation"] == 1  # Bo's Rome, Ann's text
+    assert title_probe(None, None, probe)["gold_in_other_continuation"] == 1  # Bo's Rome, Ann's text
     # Another prompt: the place first ("Londonderry" does not start with the place "London").
     written.update({"Ann Lee. Born in": " Paris, Ann", "Jack London. Born in": "Londonderry", "Bo Ek. Born in": "Rome."})
-    r = title_probe(None, None, str(dev), str(corpus), prompt="{name}. Born in")
+    r = title_probe(None, None, probe, prompt="{name}. Born in")
     assert (r["prompt"], r["gold_first"], r["gold_in_continuation"]) == ("{name}. Born in", 2, 2)
     assert [e["found"] for e in r["examples"]] == [True, False, True]
 

@@ -26,10 +26,12 @@ from .knowledge import mentions, question_facts, read_documents, read_golds
 
 
 @torch.no_grad()
-def greedy_continuations(model, tokenizer, prompts: list[str], max_new_tokens: int = 100, batch_size: int = 64) -> list[str]:
+def greedy_continuations(
+    model, tokenizer, prompts: list[str], max_new_tokens: int = 100, batch_size: int = 64
+) -> list[str]:
     """The greedy continuation of every prompt, in order: `max_new_tokens` characters (MASKs included), or fewer where
-    the model's positions end. Prompts of equal length are decoded together (no padding, so each gets exactly the continuation it
-    gets alone, and as many characters)."""
+    the model's positions end. Prompts of equal length are decoded together (no padding, so each gets exactly the
+    continuation it gets alone, and as many characters)."""
     model.eval()
     limit = model.config.max_sequence_length
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -55,39 +57,56 @@ def greedy_continuations(model, tokenizer, prompts: list[str], max_new_tokens: i
     return out
 
 
-def title_probe(
-    model, tokenizer, eval_path: str, corpus_path: str, max_new_tokens: int = 100, prompt: str = "{name}."
-) -> dict:
-    """Counts of the module docstring over the questions of `eval_path` (with gold places), and a few examples.
-    `prompt` is what the model continues, with the person's name in place of `{name}` (`"{name}. Born in"` asks for
-    the place first: `gold_first` counts the continuations that start with it)."""
-    documents = read_documents(corpus_path)
+@dataclass
+class ProbeQuestions:
+    """The questions of an evaluation file with their gold places and what the corpus says about each person."""
+
+    questions: list[str]
+    golds: list[str]
+    facts: list  # knowledge.QuestionFacts, one per question
+
+
+def load_probe_questions(eval_path: str, corpus_path: str) -> ProbeQuestions:
+    """Reads the questions (every line needs a gold place) and matches them to the corpus, once for any number of
+    checkpoints and prompts."""
     questions, golds = read_golds(eval_path)
     if any(g is None for g in golds):
         raise ValueError(f"{eval_path}: every line needs a gold place (`question<TAB>place`) for the probe")
-    facts = question_facts(questions, golds, documents)
+    return ProbeQuestions(questions, golds, question_facts(questions, golds, read_documents(corpus_path)))
+
+
+def title_probe(
+    model, tokenizer, probe: ProbeQuestions, max_new_tokens: int = 100, prompt: str = "{name}."
+) -> dict:
+    """Counts of the module docstring over the questions of `probe`, and a few examples. `prompt` is what the model
+    continues, with the person's name in place of `{name}` (`"{name}. Born in"` asks for the place first:
+    `gold_first` counts the continuations that start with it)."""
+    golds, facts = probe.golds, probe.facts
     probed = [i for i, f in enumerate(facts) if f.seen]
     continuations = greedy_continuations(
         model, tokenizer, [prompt.replace("{name}", facts[i].name) for i in probed], max_new_tokens=max_new_tokens
     )
-    first = sum(re.match(re.escape(golds[i]) + r"(?!\w)", text.strip()) is not None for i, text in zip(probed, continuations))
+    first = sum(
+        re.match(re.escape(golds[i]) + r"(?!\w)", text.strip()) is not None for i, text in zip(probed, continuations)
+    )
     found = {i: mentions(text.replace(facts[i].name, " "), golds[i]) for i, text in zip(probed, continuations)}
     # Chance: the same test on the next person's continuation (frequent places such as London come up anyway).
     shifted = continuations[1:] + continuations[:1]
     by_chance = sum(mentions(text.replace(facts[i].name, " "), golds[i]) for i, text in zip(probed, shifted))
-    n = len(questions)
+    n = len(golds)
     hits = sum(found.values())
+    in_document = sum(f.gold_in_documents for f in facts)
     return dict(
         questions=n,
         titled=len(probed),
-        gold_in_document=sum(f.gold_in_documents for f in facts),
+        gold_in_document=in_document,
         prompt=prompt,
         gold_first=first,
         gold_in_continuation=hits,
         gold_in_continuation_share=hits / n if n else 0.0,
         gold_in_other_continuation=by_chance,
         gold_in_continuation_when_in_document=(
-            sum(found[i] for i in probed if facts[i].gold_in_documents) / max(1, sum(f.gold_in_documents for f in facts))
+            sum(found[i] for i in probed if facts[i].gold_in_documents) / max(1, in_document)
         ),
         max_new_tokens=max_new_tokens,
         examples=[
@@ -166,14 +185,15 @@ def run_probe(args: ProbeArguments) -> dict:
     {checkpoint: {prompt: counts}}."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    eval_path, corpus_path = resolve_path(args.eval_path, args.data_dir), resolve_path(args.corpus_path, args.data_dir)
+    probe = load_probe_questions(
+        resolve_path(args.eval_path, args.data_dir), resolve_path(args.corpus_path, args.data_dir)
+    )
     results = {}
     for path in args.model_name_or_paths:
         model, tokenizer = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
         results[path] = {}
         for prompt in args.prompts:
-            r = results[path][prompt] = title_probe(model, tokenizer, eval_path, corpus_path, args.max_new_tokens,
-                                                    prompt)
+            r = results[path][prompt] = title_probe(model, tokenizer, probe, args.max_new_tokens, prompt)
             print(f"{path}: the gold place is in the continuation of {prompt!r} for {r['gold_in_continuation']} of "
                   f"{r['questions']} questions ({r['gold_in_continuation_share']:.1%}; in another person's: "
                   f"{r['gold_in_other_continuation']}), first for {r['gold_first']}; in the document for "
@@ -188,4 +208,13 @@ def run_probe(args: ProbeArguments) -> dict:
     return results
 
 
-__all__ = ["ProbeArguments", "checkpoint_epoch", "greedy_continuations", "plot_probe", "run_probe", "title_probe"]
+__all__ = [
+    "ProbeArguments",
+    "ProbeQuestions",
+    "checkpoint_epoch",
+    "greedy_continuations",
+    "load_probe_questions",
+    "plot_probe",
+    "run_probe",
+    "title_probe",
+]
