@@ -1,0 +1,234 @@
+"""Answering "Where was X born?" by ranking the training file's places instead of generating one.
+
+A pretrained model that stores a birthplace may still not write it first: greedy decoding commits to one character at
+a time, and fine-tuning on 2,000 answers overwrites much of what pretraining stored (docs/results). Ranking reads the
+stored knowledge directly: for each question, every place of the training file is scored by the model's
+log-probability of that place, followed by a character that ends a word, after a prompt such as `NAME. Born in `
+(how wiki.txt documents open and say it); the best-scoring place is the answer.
+
+A place that the training file never answers cannot be predicted (39 of the 500 dev answers), and frequent places
+score high after any name; `pmi_weight` subtracts that prior, `pmi_weight * log P(place | the prompt without a name)`
+(pointwise mutual information at 1). The prompts and the weight are chosen on held-out lines of the training file,
+ranked among the places of the other lines only, so that dev is read once, by the final answers.
+
+Each answer's confidence is its softmax probability among the candidates, so `analysis.knowledge` can read it as it
+reads a generated answer's.
+"""
+
+import copy
+import logging
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from .data import QUESTION_PATTERN, apply_character_policy
+from .evaluation import Prediction, read_eval_lines, score, write_json, write_predictions
+from .selection import split_heldout
+from .tokenization_char import MASK_CHAR
+from .training import DATA_DIR_ENV, resolve_path
+
+logger = logging.getLogger(__name__)
+
+
+def _fill(template: str, name: str) -> str:
+    return template.replace("{name}", name).replace("{mask}", MASK_CHAR)
+
+
+@torch.no_grad()
+def place_logprobs(model, tokenizer, prompts: list[str], places: list[str], *, batch_size: int = 128) -> torch.Tensor:
+    """log P(place, then a character that is not a letter or digit | prompt) for every prompt and place: (N, K).
+
+    Each prompt is read once; its key/value cache is repeated for the places, which are right-padded (the attention
+    mask hides the padding). A place's characters outside the vocabulary make it unreachable (-inf).
+    """
+    model.eval()
+    vocab = tokenizer.get_vocab()
+    ends = torch.tensor([i for char, i in vocab.items() if not char.isalnum()])  # (E,) characters that end a word
+    encoded = [[vocab.get(char) for char in place] for place in places]
+    reachable = torch.tensor([bool(ids) and None not in ids for ids in encoded])  # (K,)
+    encoded = [ids if ok else [tokenizer.pad_token_id] for ids, ok in zip(encoded, reachable.tolist())]
+    order = sorted(range(len(places)), key=lambda k: len(encoded[k]))
+    limit = model.config.max_sequence_length
+    device = next(model.parameters()).device
+    out = torch.empty(len(prompts), len(places))
+    for n, prompt in enumerate(prompts):
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if len(prompt_ids) + max(map(len, encoded)) > limit:
+            raise ValueError(f"place_logprobs: prompt {prompt!r} and the longest place exceed {limit} positions")
+        first = model(torch.tensor([prompt_ids], device=device), use_cache=True)
+        first_logprobs = first.logits[0, -1].float().log_softmax(-1)  # (V,)
+        P = len(prompt_ids)
+        # Places of similar length together: padding would otherwise be most of the work.
+        for start in range(0, len(places), batch_size):
+            rows = order[start : start + batch_size]
+            chunk = [encoded[k] for k in rows]
+            B, L = len(chunk), max(map(len, chunk))
+            ids = torch.tensor([c + [tokenizer.pad_token_id] * (L - len(c)) for c in chunk], device=device)  # (B, L)
+            lengths = torch.tensor([len(c) for c in chunk], device=device)  # (B,)
+            real = torch.arange(L, device=device) < lengths[:, None]  # (B, L)
+            cache = copy.deepcopy(first.cache)
+            cache.batch_repeat_interleave(B)
+            attention_mask = torch.cat([torch.ones(B, P, dtype=torch.long, device=device), real.long()], dim=1)
+            logprobs = model(ids, attention_mask=attention_mask, cache=cache).logits.float().log_softmax(-1)  # (B,L,V)
+            # Character j of a place is predicted at position j - 1 (the prompt's last position for j = 0).
+            predicted = torch.cat([first_logprobs.expand(B, 1, -1), logprobs[:, :-1]], dim=1)  # (B, L, V)
+            chars = predicted.gather(-1, ids.unsqueeze(-1)).squeeze(-1).masked_fill(~real, 0.0).sum(1)  # (B,)
+            after = logprobs[torch.arange(B, device=device), lengths - 1]  # (B, V): what follows the last character
+            out[n, rows] = (chars + after[:, ends.to(device)].logsumexp(-1)).cpu()
+    return out.masked_fill(~reachable, float("-inf"))
+
+
+def read_questions(path: str, *, vocab: set | None = None, ascii_only: bool = False):
+    """The names asked about in a question file, in order (None for a line that is unreadable or does not read
+    `Where was NAME born?`), with the file's lines."""
+    lines = read_eval_lines(path)
+    names = []
+    for line in lines:
+        match = None if line.problem else QUESTION_PATTERN.fullmatch(line.question)
+        if match is None and line.problem is None:
+            line.problem = "the question does not read `Where was NAME born?`"
+        names.append(apply_character_policy(match["name"], vocab, ascii_only) if match else None)
+    return names, lines
+
+
+def prompt_scores(model, tokenizer, names: list[str | None], places: list[str], template: str, **kwargs):
+    """`place_logprobs` of `template` filled with each name, (N, K) with -inf rows for unreadable names, and the
+    prior: the places' log-probabilities after the template with no name, (1, K) with 0 for unreachable places."""
+    rows = [i for i, name in enumerate(names) if name is not None]
+    scores = torch.full((len(names), len(places)), float("-inf"))
+    if rows:
+        scores[rows] = place_logprobs(model, tokenizer, [_fill(template, names[i]) for i in rows], places, **kwargs)
+    prior = place_logprobs(model, tokenizer, [_fill(template, "")], places, **kwargs).nan_to_num(neginf=0.0)
+    return scores, prior
+
+
+def rank(scores: torch.Tensor, places: list[str], names: list[str | None]) -> list[Prediction]:
+    """The best place per row, with its softmax probability among the candidates; an unreadable row gets nothing."""
+    probabilities = scores.softmax(-1)
+    best = scores.argmax(-1)
+    return [
+        Prediction(places[k], float(probabilities[i, k])) if name is not None else Prediction("", 0.0, "unreadable")
+        for i, (k, name) in enumerate(zip(best.tolist(), names))
+    ]
+
+
+def accuracy(predictions: list[Prediction], golds: list[str]) -> float:
+    return sum(p.place == g for p, g in zip(predictions, golds)) / len(golds)
+
+
+def read_places(path: str) -> list[str]:
+    """The distinct answers of a `question<TAB>place` file, in order of first appearance."""
+    places = {}
+    for line in read_eval_lines(path):
+        if line.problem:
+            raise ValueError(f"{line.source}: {line.problem}")
+        if line.gold is None:
+            raise ValueError(f"{line.source}: no place; the candidates come from `question<TAB>place` lines")
+        places.setdefault(line.gold, None)
+    return list(places)
+
+
+@dataclass
+class RankArguments:
+    """Answer question files by ranking the training file's places with a (pretrained or fine-tuned) checkpoint."""
+
+    model_name_or_path: str = field(metadata={"help": "Checkpoint directory (or Hub id)."})
+    output_dir: str = field(metadata={"help": "Gets the split files, selection.json and one predictions file each."})
+    data_dir: str | None = field(
+        default_factory=lambda: os.environ.get(DATA_DIR_ENV),
+        metadata={"help": f"Directory holding the data files (default: ${DATA_DIR_ENV})."},
+    )
+    train_path: str = field(default="birth_places_train.tsv", metadata={"help": "Its places are the candidates."})
+    eval_paths: list[str] = field(
+        default_factory=lambda: ["birth_dev.tsv", "birth_test_inputs.tsv"],
+        metadata={"help": "Files to answer (looked up under data_dir too); scored where they have gold places."},
+    )
+    prompts: list[str] = field(
+        default_factory=lambda: ["{name}. Born in "],
+        metadata={"help": "What precedes the place, `{name}` filled in (`{mask}` is the MASK character: a checkpoint "
+                  "fine-tuned on the original questions reads `Where was {name} born?{mask}`). Held-out lines "
+                  "choose one prompt, or the sum of all."},
+    )
+    pmi_weights: list[float] = field(
+        default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0],
+        metadata={"help": "Candidate weights of the no-name prior subtracted from each score (chosen on held-out)."},
+    )
+    heldout_lines: int = field(default=200, metadata={"help": "Training lines at the end that choose the settings."})
+    ascii_only: bool = field(default=False, metadata={"help": "Strip non-ASCII characters from names."})
+    batch_size: int = field(default=128, metadata={"help": "Places scored together (of similar length)."})
+
+
+def _load(path: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(path)
+    if torch.cuda.is_available():
+        model.to("cuda")
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+def run_ranking(args: RankArguments) -> dict:
+    """Choose prompt and prior weight on held-out training lines, then answer every eval file; returns selection.json."""
+    model, tokenizer = _load(args.model_name_or_path)
+    vocab = set(tokenizer.get_vocab())
+    train_path = resolve_path(args.train_path, args.data_dir)
+    fit_path, heldout_path = split_heldout(train_path, args.heldout_lines, args.output_dir)
+    kwargs = dict(batch_size=args.batch_size)
+
+    def all_scores(names, places):
+        """{prompt: (scores, prior)} so that every weight is a subtraction, not another pass."""
+        return {template: prompt_scores(model, tokenizer, names, places, template, **kwargs) for template in args.prompts}
+
+    def combine(scores, prompts, weight):
+        return sum(scores[p][0] - weight * scores[p][1] for p in prompts)
+
+    settings = [([p], w) for p in args.prompts for w in args.pmi_weights]
+    if len(args.prompts) > 1:
+        settings += [(list(args.prompts), w) for w in args.pmi_weights]
+
+    fit_places = read_places(fit_path)
+    names, lines = read_questions(heldout_path, vocab=vocab, ascii_only=args.ascii_only)
+    golds = [line.gold for line in lines]
+    heldout_scores = all_scores(names, fit_places)
+    heldout = []
+    for prompts, weight in settings:
+        predictions = rank(combine(heldout_scores, prompts, weight), fit_places, names)
+        heldout.append(dict(prompts=prompts, pmi_weight=weight, accuracy=accuracy(predictions, golds)))
+        print(f"held-out {prompts} pmi_weight {weight:g}: {heldout[-1]['accuracy']:.1%}")
+    best = max(heldout, key=lambda h: h["accuracy"])  # the first of equals: fewer prompts, smaller weight
+
+    places = read_places(train_path)
+    result = dict(
+        model_name_or_path=args.model_name_or_path,
+        candidates=len(places),
+        heldout_lines=args.heldout_lines,
+        heldout=heldout,
+        prompts=best["prompts"],
+        pmi_weight=best["pmi_weight"],
+        evaluations={},
+    )
+    for eval_path in args.eval_paths:
+        path = resolve_path(eval_path, args.data_dir)
+        names, lines = read_questions(path, vocab=vocab, ascii_only=args.ascii_only)
+        scores = all_scores(names, places)
+        predictions = rank(combine(scores, best["prompts"], best["pmi_weight"]), places, names)
+        for p, line in zip(predictions, lines):
+            if p.error:
+                p.error = f"{line.source}: {line.problem}"
+                logger.warning("no prediction: %s", p.error)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        write_predictions(os.path.join(args.output_dir, f"{stem}.predictions"), predictions)
+        metrics = {"lines": len(lines), "unreadable_lines": sum(p.error is not None for p in predictions)}
+        gold = [(p.place, line.gold) for p, line in zip(predictions, lines) if line.gold is not None]
+        if gold:
+            metrics.update(score([p for p, _ in gold], [g for _, g in gold]))
+            metrics["gold_among_candidates"] = sum(g in set(places) for _, g in gold)
+            print(f"{path}: {metrics['correct']} of {metrics['total']} correct ({metrics['accuracy']:.1%}); "
+                  f"{metrics['gold_among_candidates']} answers are among the {len(places)} candidates")
+        result["evaluations"][stem] = metrics
+    write_json(os.path.join(args.output_dir, "selection.json"), result)
+    return result
+
+
+__all__ = ["RankArguments", "place_logprobs", "prompt_scores", "rank", "read_places", "read_questions", "run_ranking"]
