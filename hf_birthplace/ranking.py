@@ -154,7 +154,10 @@ class RankArguments:
         default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0],
         metadata={"help": "Candidate weights of the no-name prior subtracted from each score (chosen on held-out)."},
     )
-    heldout_lines: int = field(default=200, metadata={"help": "Training lines at the end that choose the settings."})
+    heldout_lines: int = field(
+        default=200,
+        metadata={"help": "Training lines at the end that choose the settings (0: use the one prompt and weight given)."},
+    )
     ascii_only: bool = field(default=False, metadata={"help": "Strip non-ASCII characters from names."})
     batch_size: int = field(default=128, metadata={"help": "Places scored together (of similar length)."})
 
@@ -168,36 +171,74 @@ def _load(path: str):
     return model, AutoTokenizer.from_pretrained(path)
 
 
-def run_ranking(args: RankArguments) -> dict:
-    """Choose prompt and prior weight on held-out training lines, then answer every eval file; returns selection.json."""
-    model, tokenizer = _load(args.model_name_or_path)
-    vocab = set(tokenizer.get_vocab())
-    train_path = resolve_path(args.train_path, args.data_dir)
-    fit_path, heldout_path = split_heldout(train_path, args.heldout_lines, args.output_dir)
-    kwargs = dict(batch_size=args.batch_size)
+def _combine(scores: dict, prompts: list[str], pmi_weight: float) -> torch.Tensor:
+    """The sum over `prompts` of each prompt's scores minus `pmi_weight` times its prior."""
+    return sum(scores[p][0] - pmi_weight * scores[p][1] for p in prompts)
 
-    def all_scores(names, places):
-        """{prompt: (scores, prior)} so that every weight is a subtraction, not another pass."""
-        return {template: prompt_scores(model, tokenizer, names, places, template, **kwargs) for template in args.prompts}
 
-    def combine(scores, prompts, weight):
-        return sum(scores[p][0] - weight * scores[p][1] for p in prompts)
+def answer_file(
+    model, tokenizer, path: str, places: list[str], prompts: list[str], pmi_weight: float, outputs_path: str,
+    *, ascii_only: bool = False, batch_size: int = 128,
+) -> dict:
+    """Rank `places` for every question of `path`; write one prediction per input line (an unreadable line gets an
+    empty one and a warning naming file and line) with PATH.confidence.tsv and PATH.metrics.json; return the metrics
+    (scored where the file has gold places)."""
+    names, lines = read_questions(path, vocab=set(tokenizer.get_vocab()), ascii_only=ascii_only)
+    scores = {p: prompt_scores(model, tokenizer, names, places, p, batch_size=batch_size) for p in prompts}
+    predictions = rank(_combine(scores, prompts, pmi_weight), places, names)
+    for p, line in zip(predictions, lines):
+        if p.error:
+            p.error = f"{line.source}: {line.problem}"
+            logger.warning("no prediction: %s", p.error)
+    write_predictions(outputs_path, predictions)
+    metrics = {"eval_corpus_path": path, "lines": len(lines),
+               "unreadable_lines": sum(p.error is not None for p in predictions)}
+    gold = [(p.place, line.gold) for p, line in zip(predictions, lines) if line.gold is not None]
+    if gold:
+        metrics.update(score([p for p, _ in gold], [g for _, g in gold]))
+        metrics["gold_among_candidates"] = sum(g in set(places) for _, g in gold)
+        print(f"{path}: {metrics['correct']} of {metrics['total']} correct ({metrics['accuracy']:.1%}); "
+              f"{metrics['gold_among_candidates']} answers are among the {len(places)} candidates")
+    else:
+        print(f"No gold birth places in {path}: wrote predictions only.")
+    write_json(outputs_path + ".metrics.json", metrics)
+    return metrics
 
-    settings = [([p], w) for p in args.prompts for w in args.pmi_weights]
-    if len(args.prompts) > 1:
-        settings += [(list(args.prompts), w) for w in args.pmi_weights]
 
-    fit_places = read_places(fit_path)
-    names, lines = read_questions(heldout_path, vocab=vocab, ascii_only=args.ascii_only)
+def choose_settings(model, tokenizer, fit_path: str, heldout_path: str, prompts: list[str], pmi_weights: list[float],
+                    *, ascii_only: bool = False, batch_size: int = 128) -> list[dict]:
+    """Held-out accuracy of every setting: each prompt alone and, with several, their sum, at every weight; ranked
+    among the places of the fit lines only. Each prompt is scored once; a weight costs a subtraction."""
+    places = read_places(fit_path)
+    names, lines = read_questions(heldout_path, vocab=set(tokenizer.get_vocab()), ascii_only=ascii_only)
     golds = [line.gold for line in lines]
-    heldout_scores = all_scores(names, fit_places)
+    scores = {p: prompt_scores(model, tokenizer, names, places, p, batch_size=batch_size) for p in prompts}
+    settings = [[p] for p in prompts] + ([list(prompts)] if len(prompts) > 1 else [])
     heldout = []
-    for prompts, weight in settings:
-        predictions = rank(combine(heldout_scores, prompts, weight), fit_places, names)
-        heldout.append(dict(prompts=prompts, pmi_weight=weight, accuracy=accuracy(predictions, golds)))
-        print(f"held-out {prompts} pmi_weight {weight:g}: {heldout[-1]['accuracy']:.1%}")
-    best = max(heldout, key=lambda h: h["accuracy"])  # the first of equals: fewer prompts, smaller weight
+    for chosen in settings:
+        for weight in pmi_weights:
+            predictions = rank(_combine(scores, chosen, weight), places, names)
+            heldout.append(dict(prompts=chosen, pmi_weight=weight, accuracy=accuracy(predictions, golds)))
+            print(f"held-out {chosen} pmi_weight {weight:g}: {heldout[-1]['accuracy']:.1%}")
+    return heldout
 
+
+def run_ranking(args: RankArguments) -> dict:
+    """Choose prompt and prior weight on held-out training lines (skipped with `--heldout_lines 0`, which needs a
+    single prompt and weight), then answer every eval file; returns what OUTPUT_DIR/selection.json holds."""
+    single = len(args.prompts) == 1 and len(args.pmi_weights) == 1
+    if args.heldout_lines == 0 and not single:
+        raise ValueError("--heldout_lines 0 chooses nothing: give one prompt and one pmi weight")
+    model, tokenizer = _load(args.model_name_or_path)
+    train_path = resolve_path(args.train_path, args.data_dir)
+    options = dict(ascii_only=args.ascii_only, batch_size=args.batch_size)
+    heldout = []
+    if args.heldout_lines:
+        fit_path, heldout_path = split_heldout(train_path, args.heldout_lines, args.output_dir)
+        heldout = choose_settings(model, tokenizer, fit_path, heldout_path, args.prompts, args.pmi_weights, **options)
+    # The first of equals: one prompt before their sum, the smaller weight.
+    best = max(heldout, key=lambda h: h["accuracy"]) if heldout else dict(prompts=args.prompts,
+                                                                          pmi_weight=args.pmi_weights[0])
     places = read_places(train_path)
     result = dict(
         model_name_or_path=args.model_name_or_path,
@@ -210,25 +251,23 @@ def run_ranking(args: RankArguments) -> dict:
     )
     for eval_path in args.eval_paths:
         path = resolve_path(eval_path, args.data_dir)
-        names, lines = read_questions(path, vocab=vocab, ascii_only=args.ascii_only)
-        scores = all_scores(names, places)
-        predictions = rank(combine(scores, best["prompts"], best["pmi_weight"]), places, names)
-        for p, line in zip(predictions, lines):
-            if p.error:
-                p.error = f"{line.source}: {line.problem}"
-                logger.warning("no prediction: %s", p.error)
         stem = os.path.splitext(os.path.basename(path))[0]
-        write_predictions(os.path.join(args.output_dir, f"{stem}.predictions"), predictions)
-        metrics = {"lines": len(lines), "unreadable_lines": sum(p.error is not None for p in predictions)}
-        gold = [(p.place, line.gold) for p, line in zip(predictions, lines) if line.gold is not None]
-        if gold:
-            metrics.update(score([p for p, _ in gold], [g for _, g in gold]))
-            metrics["gold_among_candidates"] = sum(g in set(places) for _, g in gold)
-            print(f"{path}: {metrics['correct']} of {metrics['total']} correct ({metrics['accuracy']:.1%}); "
-                  f"{metrics['gold_among_candidates']} answers are among the {len(places)} candidates")
-        result["evaluations"][stem] = metrics
+        result["evaluations"][stem] = answer_file(
+            model, tokenizer, path, places, best["prompts"], best["pmi_weight"],
+            os.path.join(args.output_dir, f"{stem}.predictions"), **options,
+        )
     write_json(os.path.join(args.output_dir, "selection.json"), result)
     return result
 
 
-__all__ = ["RankArguments", "place_logprobs", "prompt_scores", "rank", "read_places", "read_questions", "run_ranking"]
+__all__ = [
+    "RankArguments",
+    "answer_file",
+    "choose_settings",
+    "place_logprobs",
+    "prompt_scores",
+    "rank",
+    "read_places",
+    "read_questions",
+    "run_ranking",
+]

@@ -133,15 +133,23 @@ def accuracy_against_epochs(
     dev_path: str,
     output_dir: str,
     finetune_overrides: dict | None = None,
+    rank_settings: dict | None = None,
+    epoch_offset: int = 0,
 ) -> dict:
-    """When does knowledge access appear? Fine-tune every `epoch-N` model of a pretraining run and score dev.
+    """When does knowledge access appear? Read out every `epoch-N` model of a pretraining run and score dev.
 
     `pretrain_dir` is a pretraining output with `--save_model_every_epochs` models in `epoch-N/` (its final model
-    counts as the last epoch). Each is fine-tuned with `FinetuningArguments(**finetune_overrides)` into
-    `output_dir/epoch-N/` (training file and corpus from `data_args`) and answers `dev_path` there; a checkpoint
-    already scored is skipped, so an interrupted study resumes. Writes `output_dir/accuracy_vs_epochs.json` and `.png` (dev accuracy and the
-    pretraining loss against epochs) and returns the JSON.
+    counts as the last epoch). By default each is fine-tuned with `FinetuningArguments(**finetune_overrides)` into
+    `output_dir/epoch-N/` (training file and corpus from `data_args`) and answers `dev_path` there. With
+    `rank_settings` ({"prompt": ..., "pmi_weight": ...}) each ranks the training file's places instead
+    (`hf_birthplace.ranking`): no training, a minute or two per model. `epoch_offset` is how many epochs the run's
+    starting checkpoint had already been pretrained (a continued run), added to every epoch reported.
+    A checkpoint already scored is skipped, so an interrupted study resumes. Writes
+    `output_dir/accuracy_vs_epochs.json` and `.png` (dev accuracy and the pretraining loss against epochs) and returns
+    the JSON.
     """
+    from .ranking import answer_file, read_places
+
     with open(os.path.join(pretrain_dir, "trainer_state.json")) as f:
         state = json.load(f)
     models = {
@@ -153,9 +161,17 @@ def accuracy_against_epochs(
     dev_path = resolve_path(dev_path, data_args.data_dir)
     points = []
     for epoch in sorted(models):
-        out = os.path.join(output_dir, f"epoch-{epoch}")
+        out = os.path.join(output_dir, f"epoch-{epoch + epoch_offset}")
         metrics_path = os.path.join(out, "dev.predictions.metrics.json")
-        if not os.path.exists(metrics_path):
+        if not os.path.exists(metrics_path) and rank_settings is not None:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            answer_file(
+                AutoModelForCausalLM.from_pretrained(models[epoch]), AutoTokenizer.from_pretrained(models[epoch]),
+                dev_path, read_places(resolve_path(data_args.finetune_corpus_path, data_args.data_dir)),
+                [rank_settings["prompt"]], rank_settings["pmi_weight"], os.path.join(out, "dev.predictions"),
+            )
+        elif not os.path.exists(metrics_path):
             finetune_quietly(models[epoch], data_args, out, **(finetune_overrides or {}))
             run_evaluation(
                 EvalArguments(
@@ -163,11 +179,16 @@ def accuracy_against_epochs(
                 )
             )
         with open(metrics_path) as f:
-            points.append({"epoch": epoch, "dev_accuracy": json.load(f)["accuracy"]})
-    losses = [{"epoch": e["epoch"], "loss": e["loss"]} for e in state["log_history"] if "loss" in e and "epoch" in e]
+            points.append({"epoch": epoch + epoch_offset, "dev_accuracy": json.load(f)["accuracy"]})
+    losses = [
+        {"epoch": e["epoch"] + epoch_offset, "loss": e["loss"]}
+        for e in state["log_history"]
+        if "loss" in e and "epoch" in e
+    ]
     results = {
         "pretrain_dir": os.path.abspath(pretrain_dir),
-        "finetune": finetune_overrides or {},
+        "readout": {"rank": rank_settings} if rank_settings is not None else {"finetune": finetune_overrides or {}},
+        "epoch_offset": epoch_offset,
         "dev": dev_path,
         "points": points,
         "pretraining_loss": losses,
@@ -189,7 +210,8 @@ def _plot_accuracy_against_epochs(results: dict, path: str) -> None:
     epochs = [p["epoch"] for p in results["points"]]
     acc_ax.plot(epochs, [100 * p["dev_accuracy"] for p in results["points"]], "o-", color="tab:blue")
     acc_ax.set_xlabel("pretraining epochs")
-    acc_ax.set_ylabel("dev accuracy after fine-tuning (%)", color="tab:blue")
+    how = "ranking the training places" if "rank" in results["readout"] else "fine-tuning"
+    acc_ax.set_ylabel(f"dev accuracy after {how} (%)", color="tab:blue")
     loss_ax = acc_ax.twinx()
     loss_ax.plot(
         [e["epoch"] for e in results["pretraining_loss"]], [e["loss"] for e in results["pretraining_loss"]],

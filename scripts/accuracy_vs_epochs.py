@@ -8,7 +8,13 @@ Pretrain with `--save_model_every_epochs N` (the scripts/configs/cpu_hour_* reci
 
 Every `epoch-N` model (and the final one) is fine-tuned with the given settings (the original's otherwise) and
 answers dev; OUTPUT_DIR/accuracy_vs_epochs.json and .png hold dev accuracy and the pretraining loss against epochs.
-A rerun skips the epochs already scored.
+A rerun skips the epochs already scored. `--readout rank` ranks the training file's places instead of fine-tuning
+(hf_birthplace/ranking.py; choose `--rank_prompt` and `--rank_pmi_weight` with scripts/rank_places.py on held-out
+training lines first):
+
+    python scripts/accuracy_vs_epochs.py --data_dir ../shared/data/cs224n-a5 \
+        --pretrain_dir outputs/better_4x256/vanilla.pretrain --output_dir outputs/better_4x256/vanilla.rank_curve \
+        --readout rank --rank_pmi_weight 0.25
 """
 
 from dataclasses import dataclass, field
@@ -26,6 +32,16 @@ class CurveArguments:
     num_train_epochs: float = field(default=10, metadata={"help": "Fine-tuning epochs (original: 10)."})
     per_device_train_batch_size: int = field(default=256, metadata={"help": "Fine-tuning batch size (original: 256)."})
     seed: int = field(default=0, metadata={"help": "Seed of every fine-tuning run."})
+    readout: str = field(
+        default="finetune",
+        metadata={"help": "How each model answers: fine-tuned, or ranking the training file's places.",
+                  "choices": ["finetune", "rank"]},
+    )
+    rank_prompt: str = field(default="{name}. Born in ", metadata={"help": "With --readout rank: the prompt."})
+    rank_pmi_weight: float = field(default=0.0, metadata={"help": "With --readout rank: the no-name prior's weight."})
+    epoch_offset: int = field(
+        default=0, metadata={"help": "Epochs the run's starting checkpoint was already pretrained (continued runs)."}
+    )
 
 
 def main(args: list[str] | None = None) -> dict:
@@ -36,8 +52,10 @@ def main(args: list[str] | None = None) -> dict:
         "per_device_train_batch_size": curve_args.per_device_train_batch_size,
         "seed": curve_args.seed,
     }
+    rank = {"prompt": curve_args.rank_prompt, "pmi_weight": curve_args.rank_pmi_weight}
     return accuracy_against_epochs(
-        curve_args.pretrain_dir, data_args, curve_args.dev_path, curve_args.output_dir, finetune_overrides=finetune
+        curve_args.pretrain_dir, data_args, curve_args.dev_path, curve_args.output_dir, finetune_overrides=finetune,
+        rank_settings=rank if curve_args.readout == "rank" else None, epoch_offset=curve_args.epoch_offset,
     )
 
 

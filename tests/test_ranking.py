@@ -91,3 +91,21 @@ def test_read_places_names_the_line_without_a_place(tmp_path):
         read_places(str(path))
     path.write_text("Where was Ann born?\tRome\nWhere was Bo born?\tOslo\nWhere was Cy born?\tRome\n")
     assert read_places(str(path)) == ["Rome", "Oslo"]
+
+
+def test_heldout_lines_0_answers_with_the_one_setting_given(tmp_path, monkeypatch):
+    monkeypatch.setattr(ranking, "place_logprobs", fake_logprobs)
+    monkeypatch.setattr(ranking, "_load", lambda path: (None, _Vocab()))
+    (tmp_path / "train.tsv").write_text("Where was Zed born?\tLondon\nWhere was Cy born?\tLima\n", encoding="utf-8")
+    (tmp_path / "dev.tsv").write_text("Where was Cy born?\tLima\n", encoding="utf-8")
+    args = RankArguments(model_name_or_path="unused", output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
+                         train_path="train.tsv", eval_paths=["dev.tsv"], heldout_lines=0, pmi_weights=[0.0])
+    assert run_ranking(args)["evaluations"]["dev"]["correct"] == 0  # London, without the prior
+    args.pmi_weights = [1.0]
+    assert run_ranking(args)["evaluations"]["dev"]["correct"] == 1
+    assert not (tmp_path / "out" / "train.heldout.tsv").exists()
+    metrics = json.loads((tmp_path / "out" / "dev.predictions.metrics.json").read_text())
+    assert metrics["accuracy"] == 1.0 and metrics["gold_among_candidates"] == 1
+    args.pmi_weights = [0.0, 1.0]
+    with pytest.raises(ValueError, match="heldout_lines 0"):
+        run_ranking(args)

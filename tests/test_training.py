@@ -231,3 +231,23 @@ def test_accuracy_against_epochs_scores_every_saved_epoch_and_resumes(tiny_world
     calls = []
     monkeypatch.setattr(reproduce, "finetune_quietly", lambda *a, **k: calls.append(a))
     assert script_main("accuracy_vs_epochs")(args)["points"] == results["points"] and calls == []
+
+
+def test_accuracy_against_epochs_can_rank_places_with_an_epoch_offset(tiny_world, tmp_path, monkeypatch):
+    import hf_birthplace.reproduce as reproduce
+
+    pre, out = tmp_path / "pre", tmp_path / "curve"
+    data = ["--data_dir", str(tiny_world), "--corpus_path", "wiki.txt"]
+    script_main("pretrain")(data + TINY + QUIET + ["--output_dir", str(pre), "--num_train_epochs", "2",
+                                                   "--per_device_train_batch_size", "4", "--save_model_every_epochs", "1"])
+    monkeypatch.setattr(reproduce, "finetune_quietly", lambda *a, **k: pytest.fail("ranking fine-tunes nothing"))
+    args = data + ["--finetune_corpus_path", "train.tsv", "--pretrain_dir", str(pre), "--output_dir", str(out),
+                   "--dev_path", "dev.tsv", "--readout", "rank", "--rank_pmi_weight", "0.5", "--epoch_offset", "100"]
+    results = script_main("accuracy_vs_epochs")(args)
+    assert [p["epoch"] for p in results["points"]] == [101, 102]
+    assert results["readout"] == {"rank": {"prompt": "{name}. Born in ", "pmi_weight": 0.5}}
+    assert min(e["epoch"] for e in results["pretraining_loss"]) > 100
+    train_places = {line.split("\t")[1] for line in (tiny_world / "train.tsv").read_text().splitlines()}
+    for point in results["points"]:
+        predictions = (out / f"epoch-{point['epoch']}" / "dev.predictions").read_text().splitlines()
+        assert len(predictions) == 2 and set(predictions) <= train_places
