@@ -201,24 +201,35 @@ def accuracy_against_epochs(
 
 
 def _plot_accuracy_against_epochs(results: dict, path: str) -> None:
+    title = os.path.join(*os.path.normpath(results["pretrain_dir"]).split(os.sep)[-2:])
+    plot_accuracy_curves({title: [results]}, path)
+
+
+def plot_accuracy_curves(curves: dict[str, list[dict]], path: str) -> None:
+    """Dev accuracy (points, left axis) and pretraining loss (thin line, right axis) against epochs, one colour per
+    label; each label's list holds `accuracy_against_epochs` results (a run and its continuations)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, acc_ax = plt.subplots(figsize=(7, 4))
-    epochs = [p["epoch"] for p in results["points"]]
-    acc_ax.plot(epochs, [100 * p["dev_accuracy"] for p in results["points"]], "o-", color="tab:blue")
-    acc_ax.set_xlabel("pretraining epochs")
-    how = "ranking the training places" if "rank" in results["readout"] else "fine-tuning"
-    acc_ax.set_ylabel(f"dev accuracy after {how} (%)", color="tab:blue")
     loss_ax = acc_ax.twinx()
-    loss_ax.plot(
-        [e["epoch"] for e in results["pretraining_loss"]], [e["loss"] for e in results["pretraining_loss"]],
-        color="tab:gray", linewidth=1,
-    )
-    loss_ax.set_ylabel("pretraining loss", color="tab:gray")
-    acc_ax.set_title(os.path.join(*os.path.normpath(results["pretrain_dir"]).split(os.sep)[-2:]))
+    readouts = set()
+    for (label, runs), color in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        points = sorted((p["epoch"], 100 * p["dev_accuracy"]) for r in runs for p in r["points"])
+        losses = sorted((e["epoch"], e["loss"]) for r in runs for e in r["pretraining_loss"])
+        acc_ax.plot([e for e, _ in points], [a for _, a in points], "o-", color=color, label=label)
+        loss_ax.plot([e for e, _ in losses], [v for _, v in losses], color=color, linewidth=0.8, alpha=0.5)
+        readouts.update("ranking the training places" if "rank" in r.get("readout", {}) else "fine-tuning" for r in runs)
+    acc_ax.set_xlabel("pretraining epochs")
+    acc_ax.set_ylabel(f"dev accuracy after {' / '.join(sorted(readouts))} (%)")
+    loss_ax.set_ylabel("pretraining loss (thin lines)")
+    if len(curves) > 1:
+        acc_ax.legend(loc="upper left")
+    else:
+        acc_ax.set_title(next(iter(curves)))
     fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

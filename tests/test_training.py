@@ -251,3 +251,11 @@ def test_accuracy_against_epochs_can_rank_places_with_an_epoch_offset(tiny_world
     for point in results["points"]:
         predictions = (out / f"epoch-{point['epoch']}" / "dev.predictions").read_text().splitlines()
         assert len(predictions) == 2 and set(predictions) <= train_places
+
+    figure = tmp_path / "both.png"
+    curve = str(out / "accuracy_vs_epochs.json")
+    curves = script_main("plot_accuracy_curves")(
+        ["--curves", curve, curve, "--labels", "a", "b", "--output_path", str(figure)])
+    assert list(curves) == ["a", "b"] and figure.stat().st_size > 0
+    with pytest.raises(ValueError, match="one label per file"):
+        script_main("plot_accuracy_curves")(["--curves", curve, "--labels", "a", "b", "--output_path", str(figure)])
