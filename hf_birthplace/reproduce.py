@@ -135,6 +135,7 @@ def accuracy_against_epochs(
     finetune_overrides: dict | None = None,
     rank_settings: dict | None = None,
     epoch_offset: int = 0,
+    epochs: list[int] | None = None,
 ) -> dict:
     """When does knowledge access appear? Read out every `epoch-N` model of a pretraining run and score dev.
 
@@ -143,7 +144,8 @@ def accuracy_against_epochs(
     `output_dir/epoch-N/` (training file and corpus from `data_args`) and answers `dev_path` there. With
     `rank_settings` ({"prompt": ..., "pmi_weight": ...}) each ranks the training file's places instead
     (`hf_birthplace.ranking`): no training, a minute or two per model. `epoch_offset` is how many epochs the run's
-    starting checkpoint had already been pretrained (a continued run), added to every epoch reported.
+    starting checkpoint had already been pretrained (a continued run), added to every epoch reported. `epochs` keeps
+    only those saved models (the run's own numbering).
     A checkpoint already scored is skipped, so an interrupted study resumes. Writes
     `output_dir/accuracy_vs_epochs.json` and `.png` (dev accuracy and the pretraining loss against epochs) and returns
     the JSON.
@@ -158,6 +160,11 @@ def accuracy_against_epochs(
         if name.startswith("epoch-") and name.split("-", 1)[1].isdigit()
     }
     models.setdefault(round(state["epoch"]), pretrain_dir)
+    if epochs:
+        missing = sorted(set(epochs) - set(models))
+        if missing:
+            raise ValueError(f"{pretrain_dir}: no model saved at epochs {missing}; saved: {sorted(models)}")
+        models = {epoch: models[epoch] for epoch in epochs}
     dev_path = resolve_path(dev_path, data_args.data_dir)
     points = []
     for epoch in sorted(models):

@@ -39,6 +39,9 @@ class CurveArguments:
     )
     rank_prompt: str = field(default="{name}. Born in ", metadata={"help": "With --readout rank: the prompt."})
     rank_pmi_weight: float = field(default=0.0, metadata={"help": "With --readout rank: the no-name prior's weight."})
+    epochs: list[int] | None = field(
+        default=None, metadata={"help": "Only these saved epochs (the run's own numbering); default: every one."}
+    )
     epoch_offset: int = field(
         default=0, metadata={"help": "Epochs the run's starting checkpoint was already pretrained (continued runs)."}
     )
@@ -56,6 +59,7 @@ def main(args: list[str] | None = None) -> dict:
     return accuracy_against_epochs(
         curve_args.pretrain_dir, data_args, curve_args.dev_path, curve_args.output_dir, finetune_overrides=finetune,
         rank_settings=rank if curve_args.readout == "rank" else None, epoch_offset=curve_args.epoch_offset,
+        epochs=curve_args.epochs,
     )
 
 

@@ -243,6 +243,9 @@ def test_accuracy_against_epochs_can_rank_places_with_an_epoch_offset(tiny_world
     monkeypatch.setattr(reproduce, "finetune_quietly", lambda *a, **k: pytest.fail("ranking fine-tunes nothing"))
     args = data + ["--finetune_corpus_path", "train.tsv", "--pretrain_dir", str(pre), "--output_dir", str(out),
                    "--dev_path", "dev.tsv", "--readout", "rank", "--rank_pmi_weight", "0.5", "--epoch_offset", "100"]
+    assert [p["epoch"] for p in script_main("accuracy_vs_epochs")(args + ["--epochs", "2"])["points"]] == [102]
+    with pytest.raises(ValueError, match=r"no model saved at epochs \[3\]"):
+        script_main("accuracy_vs_epochs")(args + ["--epochs", "2", "3"])
     results = script_main("accuracy_vs_epochs")(args)
     assert [p["epoch"] for p in results["points"]] == [101, 102]
     assert results["readout"] == {"rank": {"prompt": "{name}. Born in ", "pmi_weight": 0.5}}
