@@ -16,6 +16,7 @@ Every stage's wall time, the machine and the commit go to `results.json`; `markd
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 
@@ -152,14 +153,23 @@ def accuracy_against_epochs(
     """
     from .ranking import answer_file, read_places
 
-    with open(os.path.join(pretrain_dir, "trainer_state.json")) as f:
-        state = json.load(f)
     models = {
         int(name.split("-", 1)[1]): os.path.join(pretrain_dir, name)
         for name in os.listdir(pretrain_dir)
         if name.startswith("epoch-") and name.split("-", 1)[1].isdigit()
     }
-    models.setdefault(round(state["epoch"]), pretrain_dir)
+    finished = os.path.exists(os.path.join(pretrain_dir, "trainer_state.json"))
+    state_path = os.path.join(pretrain_dir, "trainer_state.json")
+    if not finished:  # a run still going (or stopped): its latest checkpoint's log, and no final model yet
+        checkpoints = [name for name in os.listdir(pretrain_dir) if re.fullmatch(r"checkpoint-\d+", name)]
+        if not checkpoints:
+            raise FileNotFoundError(f"{pretrain_dir}: no trainer_state.json and no checkpoint-N folder")
+        latest = max(checkpoints, key=lambda name: int(name.split("-")[1]))
+        state_path = os.path.join(pretrain_dir, latest, "trainer_state.json")
+    with open(state_path) as f:
+        state = json.load(f)
+    if finished:
+        models.setdefault(round(state["epoch"]), pretrain_dir)
     if epochs:
         missing = sorted(set(epochs) - set(models))
         if missing:

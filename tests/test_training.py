@@ -239,7 +239,8 @@ def test_accuracy_against_epochs_can_rank_places_with_an_epoch_offset(tiny_world
     pre, out = tmp_path / "pre", tmp_path / "curve"
     data = ["--data_dir", str(tiny_world), "--corpus_path", "wiki.txt"]
     script_main("pretrain")(data + TINY + QUIET + ["--output_dir", str(pre), "--num_train_epochs", "2",
-                                                   "--per_device_train_batch_size", "4", "--save_model_every_epochs", "1"])
+                                                   "--per_device_train_batch_size", "4", "--save_model_every_epochs", "1",
+                                                   "--save_strategy", "epoch"])
     monkeypatch.setattr(reproduce, "finetune_quietly", lambda *a, **k: pytest.fail("ranking fine-tunes nothing"))
     args = data + ["--finetune_corpus_path", "train.tsv", "--pretrain_dir", str(pre), "--output_dir", str(out),
                    "--dev_path", "dev.tsv", "--readout", "rank", "--rank_pmi_weight", "0.5", "--epoch_offset", "100"]
@@ -254,6 +255,15 @@ def test_accuracy_against_epochs_can_rank_places_with_an_epoch_offset(tiny_world
     for point in results["points"]:
         predictions = (out / f"epoch-{point['epoch']}" / "dev.predictions").read_text().splitlines()
         assert len(predictions) == 2 and set(predictions) <= train_places
+
+    # A run still going has no trainer_state.json of its own yet: its latest checkpoint's log serves.
+    (pre / "trainer_state.json").unlink()
+    running = script_main("accuracy_vs_epochs")(args)
+    assert running["points"] == results["points"] and running["pretraining_loss"]
+    for checkpoint in pre.glob("checkpoint-*"):
+        shutil.rmtree(checkpoint)
+    with pytest.raises(FileNotFoundError, match="no trainer_state.json and no checkpoint-N"):
+        script_main("accuracy_vs_epochs")(args)
 
     figure = tmp_path / "both.png"
     curve = str(out / "accuracy_vs_epochs.json")
