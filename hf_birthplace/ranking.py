@@ -92,6 +92,17 @@ def read_questions(path: str, *, vocab: set | None = None, ascii_only: bool = Fa
     return names, lines
 
 
+def drop_too_long(names: list[str | None], lines: list, prompts: list[str], places: list[str], limit: int) -> None:
+    """Marks, in place, the questions whose longest prompt plus the longest place exceeds the model's `limit`
+    positions: they get an empty prediction and a warning naming file and line, and the others are still answered."""
+    room = limit - max(map(len, places))
+    for i, name in enumerate(names):
+        if name is not None and max(len(_fill(p, name)) for p in prompts) > room:
+            lines[i].problem = f"the name is {len(name)} characters; with the prompt and the longest place it exceeds " \
+                               f"the model's {limit} positions"
+            names[i] = None
+
+
 def prompt_scores(model, tokenizer, names: list[str | None], places: list[str], template: str, **kwargs):
     """`place_logprobs` of `template` filled with each name, (N, K) with -inf rows for unreadable names, and the
     prior: the places' log-probabilities after the template with no name, (1, K) with 0 for unreachable places."""
@@ -184,6 +195,7 @@ def answer_file(
     empty one and a warning naming file and line) with PATH.confidence.tsv and PATH.metrics.json; return the metrics
     (scored where the file has gold places)."""
     names, lines = read_questions(path, vocab=set(tokenizer.get_vocab()), ascii_only=ascii_only)
+    drop_too_long(names, lines, prompts, places, model.config.max_sequence_length)
     scores = {p: prompt_scores(model, tokenizer, names, places, p, batch_size=batch_size) for p in prompts}
     predictions = rank(_combine(scores, prompts, pmi_weight), places, names)
     for p, line in zip(predictions, lines):
@@ -212,6 +224,7 @@ def choose_settings(model, tokenizer, fit_path: str, heldout_path: str, prompts:
     places = read_places(fit_path)
     names, lines = read_questions(heldout_path, vocab=set(tokenizer.get_vocab()), ascii_only=ascii_only)
     golds = [line.gold for line in lines]
+    drop_too_long(names, lines, prompts, places, model.config.max_sequence_length)
     scores = {p: prompt_scores(model, tokenizer, names, places, p, batch_size=batch_size) for p in prompts}
     settings = [[p] for p in prompts] + ([list(prompts)] if len(prompts) > 1 else [])
     heldout = []
@@ -264,6 +277,7 @@ __all__ = [
     "RankArguments",
     "answer_file",
     "choose_settings",
+    "drop_too_long",
     "place_logprobs",
     "prompt_scores",
     "rank",

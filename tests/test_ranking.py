@@ -1,6 +1,7 @@
 """Ranking the training file's places: cached scores equal full-sequence ones, and held-out lines choose the settings."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -58,25 +59,30 @@ def test_heldout_lines_choose_the_prior_weight_and_every_line_gets_one_predictio
     train += "Where was Zed born?\tLondon\nWhere was Fay born?\tLima\nWhere was Gus born?\tBern\n"
     (tmp_path / "train.tsv").write_text(train, encoding="utf-8")
     dev = "Where was Ann born?\tRome\nnot a question\tRome\n\nWhere was Gus born?\tBern\nWhere was Cy born?\tLima\n"
+    dev += f"Where was {'Long' * 8} born?\tRome\n"  # the prompt and "London" exceed the 40 positions
     (tmp_path / "dev.tsv").write_text(dev, encoding="utf-8")
     (tmp_path / "test.tsv").write_text("Where was Bo born?\nWhere was Ed born?\n", encoding="utf-8")
     args = RankArguments(
         model_name_or_path="unused", output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
         train_path="train.tsv", eval_paths=["dev.tsv", "test.tsv"], heldout_lines=2, pmi_weights=[0.0, 1.0],
     )
-    monkeypatch.setattr(ranking, "_load", lambda path: (None, _Vocab()))
+    monkeypatch.setattr(ranking, "_load", lambda path: (FAKE_MODEL, _Vocab()))
     result = run_ranking(args)
 
     # Held out: Fay (Lima) and Gus (Bern, not among the other lines' places, so never right).
     assert [h["accuracy"] for h in result["heldout"]] == [0.0, 0.5]
     assert result["pmi_weight"] == 1.0 and result["candidates"] == 5
     dev_lines = (tmp_path / "out" / "dev.predictions").read_text(encoding="utf-8").split("\n")
-    assert dev_lines == ["Rome", "", "", "Bern", "Lima", ""]
-    assert result["evaluations"]["dev"]["correct"] == 3 and result["evaluations"]["dev"]["unreadable_lines"] == 2
+    assert dev_lines == ["Rome", "", "", "Bern", "Lima", "", ""]
+    assert result["evaluations"]["dev"]["correct"] == 3 and result["evaluations"]["dev"]["unreadable_lines"] == 3
     confidence = (tmp_path / "out" / "dev.predictions.confidence.tsv").read_text(encoding="utf-8").splitlines()
     assert "dev.tsv:2" in confidence[2] and "dev.tsv:3" in confidence[3]
+    assert "dev.tsv:6: the name is 32 characters" in confidence[6] and "40 positions" in confidence[6]
     assert (tmp_path / "out" / "test.predictions").read_text(encoding="utf-8") == "Oslo\nOslo\n"
     assert json.loads((tmp_path / "out" / "selection.json").read_text())["prompts"] == ["{name}. Born in "]
+
+
+FAKE_MODEL = SimpleNamespace(config=SimpleNamespace(max_sequence_length=40))
 
 
 class _Vocab:
@@ -95,7 +101,7 @@ def test_read_places_names_the_line_without_a_place(tmp_path):
 
 def test_heldout_lines_0_answers_with_the_one_setting_given(tmp_path, monkeypatch):
     monkeypatch.setattr(ranking, "place_logprobs", fake_logprobs)
-    monkeypatch.setattr(ranking, "_load", lambda path: (None, _Vocab()))
+    monkeypatch.setattr(ranking, "_load", lambda path: (FAKE_MODEL, _Vocab()))
     (tmp_path / "train.tsv").write_text("Where was Zed born?\tLondon\nWhere was Cy born?\tLima\n", encoding="utf-8")
     (tmp_path / "dev.tsv").write_text("Where was Cy born?\tLima\n", encoding="utf-8")
     args = RankArguments(model_name_or_path="unused", output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
