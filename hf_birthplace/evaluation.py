@@ -224,11 +224,9 @@ def evaluate_lines(model, tokenizer, lines: list[EvalLine], *, ascii_only=False,
     for p in predictions:
         if p.error:
             logger.warning("no prediction: %s", p.error)
+    metrics = score_lines(predictions, lines)
     gold = [(p.place, line.gold) for p, line in zip(predictions, lines) if line.gold is not None]
-    metrics = {"lines": len(lines), "unreadable_lines": sum(p.error is not None for p in predictions)}
     if gold:
-        metrics.update(score([p for p, _ in gold], [g for _, g in gold]))
-        metrics["lines_without_gold"] = len(lines) - len(gold)
         if abstain_below is not None:
             answered = [(p, g) for p, g in gold if p != ABSTAIN]
             metrics["abstain_below"] = abstain_below
@@ -240,14 +238,29 @@ def evaluate_lines(model, tokenizer, lines: list[EvalLine], *, ascii_only=False,
 ABSTAIN = "unknown"
 
 
-def run_evaluation(args: EvalArguments) -> dict:
-    """The `scripts/evaluate.py` workflow: load, predict, write predictions + metrics, print the original's line."""
+def score_lines(predictions: list[Prediction], lines: list[EvalLine]) -> dict:
+    """Line counts and, over the lines with a gold place, the accuracy metric (an unreadable line counts as wrong)."""
+    metrics = {"lines": len(lines), "unreadable_lines": sum(p.error is not None for p in predictions)}
+    gold = [(p.place, line.gold) for p, line in zip(predictions, lines) if line.gold is not None]
+    if gold:
+        metrics.update(score([p for p, _ in gold], [g for _, g in gold]))
+        metrics["lines_without_gold"] = len(lines) - len(gold)
+    return metrics
+
+
+def load_checkpoint(path: str):
+    """A checkpoint's model (on the GPU when there is one) and tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(path)
     if torch.cuda.is_available():
         model.to("cuda")
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+def run_evaluation(args: EvalArguments) -> dict:
+    """The `scripts/evaluate.py` workflow: load, predict, write predictions + metrics, print the original's line."""
+    model, tokenizer = load_checkpoint(args.model_name_or_path)
     lines = read_eval_lines(args.eval_corpus_path)
     predictions, metrics = evaluate_lines(
         model, tokenizer, lines, ascii_only=args.ascii_only, batch_size=args.batch_size, abstain_below=args.abstain_below

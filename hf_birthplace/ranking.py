@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .data import QUESTION_PATTERN, apply_character_policy
-from .evaluation import Prediction, read_eval_lines, score, write_json, write_predictions
+from .evaluation import Prediction, load_checkpoint, read_eval_lines, score_lines, write_json, write_predictions
 from .selection import split_heldout
 from .tokenization_char import MASK_CHAR
 from .training import DATA_DIR_ENV, resolve_path
@@ -44,13 +44,13 @@ def place_logprobs(model, tokenizer, prompts: list[str], places: list[str], *, b
     """
     model.eval()
     vocab = tokenizer.get_vocab()
-    ends = torch.tensor([i for char, i in vocab.items() if not char.isalnum()])  # (E,) characters that end a word
+    device = next(model.parameters()).device
+    ends = torch.tensor([i for char, i in vocab.items() if not char.isalnum()], device=device)  # (E,) word ends
     encoded = [[vocab.get(char) for char in place] for place in places]
     reachable = torch.tensor([bool(ids) and None not in ids for ids in encoded])  # (K,)
     encoded = [ids if ok else [tokenizer.pad_token_id] for ids, ok in zip(encoded, reachable.tolist())]
     order = sorted(range(len(places)), key=lambda k: len(encoded[k]))
     limit = model.config.max_sequence_length
-    device = next(model.parameters()).device
     out = torch.empty(len(prompts), len(places))
     for n, prompt in enumerate(prompts):
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -75,7 +75,7 @@ def place_logprobs(model, tokenizer, prompts: list[str], places: list[str], *, b
             predicted = torch.cat([first_logprobs.expand(B, 1, -1), logprobs[:, :-1]], dim=1)  # (B, L, V)
             chars = predicted.gather(-1, ids.unsqueeze(-1)).squeeze(-1).masked_fill(~real, 0.0).sum(1)  # (B,)
             after = logprobs[torch.arange(B, device=device), lengths - 1]  # (B, V): what follows the last character
-            out[n, rows] = (chars + after[:, ends.to(device)].logsumexp(-1)).cpu()
+            out[n, rows] = (chars + after[:, ends].logsumexp(-1)).cpu()
     return out.masked_fill(~reachable, float("-inf"))
 
 
@@ -173,18 +173,18 @@ class RankArguments:
     batch_size: int = field(default=128, metadata={"help": "Places scored together (of similar length)."})
 
 
-def _load(path: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(path)
-    if torch.cuda.is_available():
-        model.to("cuda")
-    return model, AutoTokenizer.from_pretrained(path)
-
-
 def _combine(scores: dict, prompts: list[str], pmi_weight: float) -> torch.Tensor:
     """The sum over `prompts` of each prompt's scores minus `pmi_weight` times its prior."""
     return sum(scores[p][0] - pmi_weight * scores[p][1] for p in prompts)
+
+
+def _score_file(model, tokenizer, path, places, prompts, ascii_only, batch_size):
+    """The names and lines of a question file, and {prompt: (scores, prior)}: each prompt scored once, so that every
+    weight and combination is arithmetic, not another pass."""
+    names, lines = read_questions(path, vocab=set(tokenizer.get_vocab()), ascii_only=ascii_only)
+    drop_too_long(names, lines, prompts, places, model.config.max_sequence_length)
+    scores = {p: prompt_scores(model, tokenizer, names, places, p, batch_size=batch_size) for p in prompts}
+    return names, lines, scores
 
 
 def answer_file(
@@ -194,21 +194,17 @@ def answer_file(
     """Rank `places` for every question of `path`; write one prediction per input line (an unreadable line gets an
     empty one and a warning naming file and line) with PATH.confidence.tsv and PATH.metrics.json; return the metrics
     (scored where the file has gold places)."""
-    names, lines = read_questions(path, vocab=set(tokenizer.get_vocab()), ascii_only=ascii_only)
-    drop_too_long(names, lines, prompts, places, model.config.max_sequence_length)
-    scores = {p: prompt_scores(model, tokenizer, names, places, p, batch_size=batch_size) for p in prompts}
+    names, lines, scores = _score_file(model, tokenizer, path, places, prompts, ascii_only, batch_size)
     predictions = rank(_combine(scores, prompts, pmi_weight), places, names)
     for p, line in zip(predictions, lines):
         if p.error:
             p.error = f"{line.source}: {line.problem}"
             logger.warning("no prediction: %s", p.error)
     write_predictions(outputs_path, predictions)
-    metrics = {"eval_corpus_path": path, "lines": len(lines),
-               "unreadable_lines": sum(p.error is not None for p in predictions)}
-    gold = [(p.place, line.gold) for p, line in zip(predictions, lines) if line.gold is not None]
-    if gold:
-        metrics.update(score([p for p, _ in gold], [g for _, g in gold]))
-        metrics["gold_among_candidates"] = sum(g in set(places) for _, g in gold)
+    metrics = {"eval_corpus_path": path, **score_lines(predictions, lines)}
+    if "accuracy" in metrics:
+        candidates = set(places)
+        metrics["gold_among_candidates"] = sum(line.gold in candidates for line in lines if line.gold is not None)
         print(f"{path}: {metrics['correct']} of {metrics['total']} correct ({metrics['accuracy']:.1%}); "
               f"{metrics['gold_among_candidates']} answers are among the {len(places)} candidates")
     else:
@@ -220,12 +216,10 @@ def answer_file(
 def choose_settings(model, tokenizer, fit_path: str, heldout_path: str, prompts: list[str], pmi_weights: list[float],
                     *, ascii_only: bool = False, batch_size: int = 128) -> list[dict]:
     """Held-out accuracy of every setting: each prompt alone and, with several, their sum, at every weight; ranked
-    among the places of the fit lines only. Each prompt is scored once; a weight costs a subtraction."""
+    among the places of the fit lines only."""
     places = read_places(fit_path)
-    names, lines = read_questions(heldout_path, vocab=set(tokenizer.get_vocab()), ascii_only=ascii_only)
+    names, lines, scores = _score_file(model, tokenizer, heldout_path, places, prompts, ascii_only, batch_size)
     golds = [line.gold for line in lines]
-    drop_too_long(names, lines, prompts, places, model.config.max_sequence_length)
-    scores = {p: prompt_scores(model, tokenizer, names, places, p, batch_size=batch_size) for p in prompts}
     settings = [[p] for p in prompts] + ([list(prompts)] if len(prompts) > 1 else [])
     heldout = []
     for chosen in settings:
@@ -242,7 +236,7 @@ def run_ranking(args: RankArguments) -> dict:
     single = len(args.prompts) == 1 and len(args.pmi_weights) == 1
     if args.heldout_lines == 0 and not single:
         raise ValueError("--heldout_lines 0 chooses nothing: give one prompt and one pmi weight")
-    model, tokenizer = _load(args.model_name_or_path)
+    model, tokenizer = load_checkpoint(args.model_name_or_path)
     train_path = resolve_path(args.train_path, args.data_dir)
     options = dict(ascii_only=args.ascii_only, batch_size=args.batch_size)
     heldout = []

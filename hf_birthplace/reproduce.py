@@ -20,7 +20,7 @@ import re
 import subprocess
 import time
 
-from .evaluation import EvalArguments, constant_baseline, run_evaluation, write_json
+from .evaluation import EvalArguments, constant_baseline, load_checkpoint, run_evaluation, write_json
 from .trainer import FinetuningArguments, PretrainingArguments
 from .training import DataArguments, ModelArguments, finetune, finetune_quietly, pretrain, resolve_path
 
@@ -158,8 +158,8 @@ def accuracy_against_epochs(
         for name in os.listdir(pretrain_dir)
         if name.startswith("epoch-") and name.split("-", 1)[1].isdigit()
     }
-    finished = os.path.exists(os.path.join(pretrain_dir, "trainer_state.json"))
     state_path = os.path.join(pretrain_dir, "trainer_state.json")
+    finished = os.path.exists(state_path)
     if not finished:  # a run still going (or stopped): its latest checkpoint's log, and no final model yet
         checkpoints = [name for name in os.listdir(pretrain_dir) if re.fullmatch(r"checkpoint-\d+", name)]
         if not checkpoints:
@@ -176,17 +176,17 @@ def accuracy_against_epochs(
             raise ValueError(f"{pretrain_dir}: no model saved at epochs {missing}; saved: {sorted(models)}")
         models = {epoch: models[epoch] for epoch in epochs}
     dev_path = resolve_path(dev_path, data_args.data_dir)
+    if rank_settings is not None:
+        places = read_places(resolve_path(data_args.finetune_corpus_path, data_args.data_dir))
     points = []
     for epoch in sorted(models):
         out = os.path.join(output_dir, f"epoch-{epoch + epoch_offset}")
         metrics_path = os.path.join(out, "dev.predictions.metrics.json")
         if not os.path.exists(metrics_path) and rank_settings is not None:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
+            model, tokenizer = load_checkpoint(models[epoch])
             answer_file(
-                AutoModelForCausalLM.from_pretrained(models[epoch]), AutoTokenizer.from_pretrained(models[epoch]),
-                dev_path, read_places(resolve_path(data_args.finetune_corpus_path, data_args.data_dir)),
-                [rank_settings["prompt"]], rank_settings["pmi_weight"], os.path.join(out, "dev.predictions"),
+                model, tokenizer, dev_path, places, [rank_settings["prompt"]], rank_settings["pmi_weight"],
+                os.path.join(out, "dev.predictions"),
             )
         elif not os.path.exists(metrics_path):
             finetune_quietly(models[epoch], data_args, out, **(finetune_overrides or {}))

@@ -66,7 +66,7 @@ def test_heldout_lines_choose_the_prior_weight_and_every_line_gets_one_predictio
         model_name_or_path="unused", output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
         train_path="train.tsv", eval_paths=["dev.tsv", "test.tsv"], heldout_lines=2, pmi_weights=[0.0, 1.0],
     )
-    monkeypatch.setattr(ranking, "_load", lambda path: (FAKE_MODEL, _Vocab()))
+    monkeypatch.setattr(ranking, "load_checkpoint", lambda path: (FAKE_MODEL, _Vocab()))
     result = run_ranking(args)
 
     # Held out: Fay (Lima) and Gus (Bern, not among the other lines' places, so never right).
@@ -101,7 +101,7 @@ def test_read_places_names_the_line_without_a_place(tmp_path):
 
 def test_heldout_lines_0_answers_with_the_one_setting_given(tmp_path, monkeypatch):
     monkeypatch.setattr(ranking, "place_logprobs", fake_logprobs)
-    monkeypatch.setattr(ranking, "_load", lambda path: (FAKE_MODEL, _Vocab()))
+    monkeypatch.setattr(ranking, "load_checkpoint", lambda path: (FAKE_MODEL, _Vocab()))
     (tmp_path / "train.tsv").write_text("Where was Zed born?\tLondon\nWhere was Cy born?\tLima\n", encoding="utf-8")
     (tmp_path / "dev.tsv").write_text("Where was Cy born?\tLima\n", encoding="utf-8")
     args = RankArguments(model_name_or_path="unused", output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
