@@ -272,3 +272,18 @@ def test_accuracy_against_epochs_can_rank_places_with_an_epoch_offset(tiny_world
     assert list(curves) == ["a", "b"] and figure.stat().st_size > 0
     with pytest.raises(ValueError, match="one label per file"):
         script_main("plot_accuracy_curves")(["--curves", curve, "--labels", "a", "b", "--output_path", str(figure)])
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "scripts" / "configs").glob("*_*tune_*.json")) + sorted(
+    (ROOT / "scripts" / "configs").glob("*_pretrain_*.json")), ids=lambda p: p.name)
+def test_every_recipe_file_parses_and_continues_a_run_that_a_recipe_writes(config):
+    from hf_birthplace.trainer import FinetuningArguments, PretrainingArguments
+    from hf_birthplace.training import DataArguments, ModelArguments, parse_args
+
+    stage = PretrainingArguments if "_pretrain_" in config.name else FinetuningArguments
+    model_args, _, training_args = parse_args((ModelArguments, DataArguments, stage), [str(config)])  # unknown keys raise
+    start = model_args.model_name_or_path
+    if start is not None:
+        outputs = {json.loads(p.read_text()).get("output_dir") for p in config.parent.glob("*.json")} - {None}
+        assert any(start == out or start.startswith(out + "/") for out in outputs), f"{config.name}: nothing writes {start}"
+    assert training_args.output_dir.startswith("outputs/")
