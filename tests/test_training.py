@@ -274,7 +274,7 @@ def test_accuracy_against_epochs_can_rank_places_with_an_epoch_offset(tiny_world
         script_main("plot_accuracy_curves")(["--curves", curve, "--labels", "a", "b", "--output_path", str(figure)])
 
 
-@pytest.mark.parametrize("config", sorted((ROOT / "scripts" / "configs").glob("*_*tune_*.json")) + sorted(
+@pytest.mark.parametrize("config", sorted((ROOT / "scripts" / "configs").glob("*_finetune_*.json")) + sorted(
     (ROOT / "scripts" / "configs").glob("*_pretrain_*.json")), ids=lambda p: p.name)
 def test_every_recipe_file_parses_and_continues_a_run_that_a_recipe_writes(config):
     from hf_birthplace.trainer import FinetuningArguments, PretrainingArguments
