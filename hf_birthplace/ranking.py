@@ -11,8 +11,9 @@ score high after any name; `pmi_weight` subtracts that prior, `pmi_weight * log 
 (pointwise mutual information at 1). The prompts and the weight are chosen on held-out lines of the training file,
 ranked among the places of the other lines only, so that dev is read once, by the final answers.
 
-Each answer's confidence is its softmax probability among the candidates, so `analysis.knowledge` can read it as it
-reads a generated answer's.
+Several checkpoints make an ensemble: their scores (and priors) are added, so a place wins when the models agree on
+it (a product of experts). Each answer's confidence is its softmax probability among the candidates, so
+`analysis.knowledge` can read it as it reads a generated answer's.
 """
 
 import copy
@@ -103,14 +104,20 @@ def drop_too_long(names: list[str | None], lines: list, prompts: list[str], plac
             names[i] = None
 
 
-def prompt_scores(model, tokenizer, names: list[str | None], places: list[str], template: str, **kwargs):
-    """`place_logprobs` of `template` filled with each name, (N, K) with -inf rows for unreadable names, and the
-    prior: the places' log-probabilities after the template with no name, (1, K) with 0 for unreachable places."""
+def prompt_scores(models: list, names: list[str | None], places: list[str], template: str, **kwargs):
+    """The sum over `models` ((model, tokenizer) pairs) of `place_logprobs` of `template` filled with each name,
+    (N, K) with -inf rows for unreadable names, and of the prior: the places' log-probabilities after the template
+    with no name, (1, K) with 0 for unreachable places."""
     rows = [i for i, name in enumerate(names) if name is not None]
     scores = torch.full((len(names), len(places)), float("-inf"))
+    prior = torch.zeros(1, len(places))
     if rows:
-        scores[rows] = place_logprobs(model, tokenizer, [_fill(template, names[i]) for i in rows], places, **kwargs)
-    prior = place_logprobs(model, tokenizer, [_fill(template, "")], places, **kwargs).nan_to_num(neginf=0.0)
+        scores[rows] = sum(
+            place_logprobs(model, tokenizer, [_fill(template, names[i]) for i in rows], places, **kwargs)
+            for model, tokenizer in models
+        )
+    for model, tokenizer in models:
+        prior += place_logprobs(model, tokenizer, [_fill(template, "")], places, **kwargs).nan_to_num(neginf=0.0)
     return scores, prior
 
 
@@ -144,7 +151,9 @@ def read_places(path: str) -> list[str]:
 class RankArguments:
     """Answer question files by ranking the training file's places with a (pretrained or fine-tuned) checkpoint."""
 
-    model_name_or_path: str = field(metadata={"help": "Checkpoint directory (or Hub id)."})
+    model_name_or_path: list[str] = field(
+        metadata={"help": "Checkpoint directory (or Hub id); with several, an ensemble: their scores are added."}
+    )
     output_dir: str = field(metadata={"help": "Gets the split files, selection.json and one predictions file each."})
     data_dir: str | None = field(
         default_factory=lambda: os.environ.get(DATA_DIR_ENV),
@@ -178,23 +187,34 @@ def _combine(scores: dict, prompts: list[str], pmi_weight: float) -> torch.Tenso
     return sum(scores[p][0] - pmi_weight * scores[p][1] for p in prompts)
 
 
-def _score_file(model, tokenizer, path, places, prompts, ascii_only, batch_size):
-    """The names and lines of a question file, and {prompt: (scores, prior)}: each prompt scored once, so that every
-    weight and combination is arithmetic, not another pass."""
-    names, lines = read_questions(path, vocab=set(tokenizer.get_vocab()), ascii_only=ascii_only)
-    drop_too_long(names, lines, prompts, places, model.config.max_sequence_length)
-    scores = {p: prompt_scores(model, tokenizer, names, places, p, batch_size=batch_size) for p in prompts}
+def load_ensemble(paths: list[str]) -> list:
+    """(model, tokenizer) for each checkpoint; an ensemble's models must share one vocabulary, since a name's
+    characters are read once for all of them."""
+    models = [load_checkpoint(path) for path in paths]
+    vocab = models[0][1].get_vocab()
+    for path, (_, tokenizer) in zip(paths[1:], models[1:]):
+        if tokenizer.get_vocab() != vocab:
+            raise ValueError(f"an ensemble needs one vocabulary: {path} and {paths[0]} have different ones")
+    return models
+
+
+def _score_file(models, path, places, prompts, ascii_only, batch_size):
+    """The names and lines of a question file, and {prompt: (scores, prior)} summed over `models`: each prompt scored
+    once, so that every weight and combination is arithmetic, not another pass."""
+    names, lines = read_questions(path, vocab=set(models[0][1].get_vocab()), ascii_only=ascii_only)
+    drop_too_long(names, lines, prompts, places, min(model.config.max_sequence_length for model, _ in models))
+    scores = {p: prompt_scores(models, names, places, p, batch_size=batch_size) for p in prompts}
     return names, lines, scores
 
 
 def answer_file(
-    model, tokenizer, path: str, places: list[str], prompts: list[str], pmi_weight: float, outputs_path: str,
+    models: list, path: str, places: list[str], prompts: list[str], pmi_weight: float, outputs_path: str,
     *, ascii_only: bool = False, batch_size: int = 128,
 ) -> dict:
-    """Rank `places` for every question of `path`; write one prediction per input line (an unreadable line gets an
-    empty one and a warning naming file and line) with PATH.confidence.tsv and PATH.metrics.json; return the metrics
-    (scored where the file has gold places)."""
-    names, lines, scores = _score_file(model, tokenizer, path, places, prompts, ascii_only, batch_size)
+    """Rank `places` for every question of `path` with `models` ((model, tokenizer) pairs, scores added); write one
+    prediction per input line (an unreadable line gets an empty one and a warning naming file and line) with
+    PATH.confidence.tsv and PATH.metrics.json; return the metrics (scored where the file has gold places)."""
+    names, lines, scores = _score_file(models, path, places, prompts, ascii_only, batch_size)
     predictions = rank(_combine(scores, prompts, pmi_weight), places, names)
     for p, line in zip(predictions, lines):
         if p.error:
@@ -213,12 +233,12 @@ def answer_file(
     return metrics
 
 
-def choose_settings(model, tokenizer, fit_path: str, heldout_path: str, prompts: list[str], pmi_weights: list[float],
+def choose_settings(models: list, fit_path: str, heldout_path: str, prompts: list[str], pmi_weights: list[float],
                     *, ascii_only: bool = False, batch_size: int = 128) -> list[dict]:
     """Held-out accuracy of every setting: each prompt alone and, with several, their sum, at every weight; ranked
     among the places of the fit lines only."""
     places = read_places(fit_path)
-    names, lines, scores = _score_file(model, tokenizer, heldout_path, places, prompts, ascii_only, batch_size)
+    names, lines, scores = _score_file(models, heldout_path, places, prompts, ascii_only, batch_size)
     golds = [line.gold for line in lines]
     settings = [[p] for p in prompts] + ([list(prompts)] if len(prompts) > 1 else [])
     heldout = []
@@ -236,13 +256,13 @@ def run_ranking(args: RankArguments) -> dict:
     single = len(args.prompts) == 1 and len(args.pmi_weights) == 1
     if args.heldout_lines == 0 and not single:
         raise ValueError("--heldout_lines 0 chooses nothing: give one prompt and one pmi weight")
-    model, tokenizer = load_checkpoint(args.model_name_or_path)
+    models = load_ensemble(args.model_name_or_path)
     train_path = resolve_path(args.train_path, args.data_dir)
     options = dict(ascii_only=args.ascii_only, batch_size=args.batch_size)
     heldout = []
     if args.heldout_lines:
         fit_path, heldout_path = split_heldout(train_path, args.heldout_lines, args.output_dir)
-        heldout = choose_settings(model, tokenizer, fit_path, heldout_path, args.prompts, args.pmi_weights, **options)
+        heldout = choose_settings(models, fit_path, heldout_path, args.prompts, args.pmi_weights, **options)
     # The first of equals: one prompt before their sum, the smaller weight.
     best = max(heldout, key=lambda h: h["accuracy"]) if heldout else dict(prompts=args.prompts,
                                                                           pmi_weight=args.pmi_weights[0])
@@ -260,7 +280,7 @@ def run_ranking(args: RankArguments) -> dict:
         path = resolve_path(eval_path, args.data_dir)
         stem = os.path.splitext(os.path.basename(path))[0]
         result["evaluations"][stem] = answer_file(
-            model, tokenizer, path, places, best["prompts"], best["pmi_weight"],
+            models, path, places, best["prompts"], best["pmi_weight"],
             os.path.join(args.output_dir, f"{stem}.predictions"), **options,
         )
     write_json(os.path.join(args.output_dir, "selection.json"), result)
@@ -272,6 +292,7 @@ __all__ = [
     "answer_file",
     "choose_settings",
     "drop_too_long",
+    "load_ensemble",
     "place_logprobs",
     "prompt_scores",
     "rank",

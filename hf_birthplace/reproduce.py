@@ -185,7 +185,7 @@ def accuracy_against_epochs(
         if not os.path.exists(metrics_path) and rank_settings is not None:
             model, tokenizer = load_checkpoint(models[epoch])
             answer_file(
-                model, tokenizer, dev_path, places, [rank_settings["prompt"]], rank_settings["pmi_weight"],
+                [(model, tokenizer)], dev_path, places, [rank_settings["prompt"]], rank_settings["pmi_weight"],
                 os.path.join(out, "dev.predictions"),
             )
         elif not os.path.exists(metrics_path):

@@ -9,6 +9,7 @@ import torch
 from hf_birthplace import CharGPTForCausalLM
 from hf_birthplace import ranking
 from hf_birthplace.ranking import RankArguments, place_logprobs, read_places, run_ranking
+from hf_birthplace.training import parse_args
 
 
 @pytest.mark.parametrize("attention_type", ["vanilla", "synthesizer"])
@@ -63,7 +64,7 @@ def test_heldout_lines_choose_the_prior_weight_and_every_line_gets_one_predictio
     (tmp_path / "dev.tsv").write_text(dev, encoding="utf-8")
     (tmp_path / "test.tsv").write_text("Where was Bo born?\nWhere was Ed born?\n", encoding="utf-8")
     args = RankArguments(
-        model_name_or_path="unused", output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
+        model_name_or_path=["unused"], output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
         train_path="train.tsv", eval_paths=["dev.tsv", "test.tsv"], heldout_lines=2, pmi_weights=[0.0, 1.0],
     )
     monkeypatch.setattr(ranking, "load_checkpoint", lambda path: (FAKE_MODEL, _Vocab()))
@@ -104,7 +105,7 @@ def test_heldout_lines_0_answers_with_the_one_setting_given(tmp_path, monkeypatc
     monkeypatch.setattr(ranking, "load_checkpoint", lambda path: (FAKE_MODEL, _Vocab()))
     (tmp_path / "train.tsv").write_text("Where was Zed born?\tLondon\nWhere was Cy born?\tLima\n", encoding="utf-8")
     (tmp_path / "dev.tsv").write_text("Where was Cy born?\tLima\n", encoding="utf-8")
-    args = RankArguments(model_name_or_path="unused", output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
+    args = RankArguments(model_name_or_path=["unused"], output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
                          train_path="train.tsv", eval_paths=["dev.tsv"], heldout_lines=0, pmi_weights=[0.0])
     assert run_ranking(args)["evaluations"]["dev"]["correct"] == 0  # London, without the prior
     args.pmi_weights = [1.0]
@@ -115,3 +116,42 @@ def test_heldout_lines_0_answers_with_the_one_setting_given(tmp_path, monkeypatc
     args.pmi_weights = [0.0, 1.0]
     with pytest.raises(ValueError, match="heldout_lines 0"):
         run_ranking(args)
+
+
+def test_an_ensemble_adds_its_models_scores(tmp_path, monkeypatch):
+    def logprobs(model, tokenizer, prompts, places, **kwargs):
+        """Each model puts its own place first for every name, the name's gold place second."""
+        golds = [GOLD.get(prompt.split(".")[0]) for prompt in prompts]
+        return torch.tensor([[-1.0 if p == model.likes else -1.5 if p == g else -6.0 for p in places] for g in golds])
+
+    checkpoints = {"a": SimpleNamespace(likes="Oslo", config=FAKE_MODEL.config),
+                   "b": SimpleNamespace(likes="Lima", config=FAKE_MODEL.config)}
+    monkeypatch.setattr(ranking, "place_logprobs", logprobs)
+    monkeypatch.setattr(ranking, "load_checkpoint", lambda path: (checkpoints[path], _Vocab()))
+    train = "Where was Ann born?\tRome\nWhere was Bo born?\tOslo\nWhere was Cy born?\tLima\n"
+    (tmp_path / "train.tsv").write_text(train, encoding="utf-8")
+    (tmp_path / "dev.tsv").write_text("Where was Ann born?\tRome\nWhere was Di born?\tRome\n", encoding="utf-8")
+    args = RankArguments(model_name_or_path=["a"], output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
+                         train_path="train.tsv", eval_paths=["dev.tsv"], heldout_lines=0, pmi_weights=[0.0])
+    # Alone, each model answers its own favourite; together, the place both rank second (the gold) wins.
+    assert run_ranking(args)["evaluations"]["dev"]["correct"] == 0
+    assert (tmp_path / "out" / "dev.predictions").read_text(encoding="utf-8") == "Oslo\nOslo\n"
+    args.model_name_or_path = ["a", "b"]
+    result = run_ranking(args)
+    assert result["evaluations"]["dev"]["correct"] == 2 and result["model_name_or_path"] == ["a", "b"]
+    assert (tmp_path / "out" / "dev.predictions").read_text(encoding="utf-8") == "Rome\nRome\n"
+
+
+def test_an_ensemble_needs_one_vocabulary(monkeypatch):
+    class Other(_Vocab):
+        def get_vocab(self):
+            return {"a": 0}
+
+    monkeypatch.setattr(ranking, "load_checkpoint", lambda path: (FAKE_MODEL, Other() if path == "b" else _Vocab()))
+    with pytest.raises(ValueError, match="b and a have different ones"):
+        ranking.load_ensemble(["a", "b"])
+
+
+def test_the_command_line_takes_several_checkpoints():
+    (args,) = parse_args((RankArguments,), ["--model_name_or_path", "a", "b", "--output_dir", "out"])
+    assert args.model_name_or_path == ["a", "b"]
