@@ -83,6 +83,25 @@ def test_heldout_lines_choose_the_prior_weight_and_every_line_gets_one_predictio
     assert json.loads((tmp_path / "out" / "selection.json").read_text())["prompts"] == ["{name}. Born in "]
 
 
+def test_leave_one_out_ranks_each_training_line_among_the_places_of_the_others(tmp_path, monkeypatch):
+    monkeypatch.setattr(ranking, "place_logprobs", fake_logprobs)
+    monkeypatch.setattr(ranking, "load_checkpoint", lambda path: (FAKE_MODEL, _Vocab()))
+    train = "".join(f"Where was {n} born?\t{p}\n" for n, p in GOLD.items()) + "Where was Zed born?\tLondon\n"
+    (tmp_path / "train.tsv").write_text(train, encoding="utf-8")
+    (tmp_path / "dev.tsv").write_text("Where was Ann born?\tRome\n", encoding="utf-8")
+    args = RankArguments(model_name_or_path=["unused"], output_dir=str(tmp_path / "out"), data_dir=str(tmp_path),
+                         train_path="train.tsv", eval_paths=["dev.tsv"], heldout_lines=8, pmi_weights=[0.0, 1.0],
+                         leave_one_out=True)
+    result = run_ranking(args)
+    # All 8 lines choose. Gus (Bern) and Zed (London) answer places no other line answers: never right. Without
+    # the prior every name says London; with it, the other six are right.
+    assert [h["accuracy"] for h in result["heldout"]] == [0.0, 0.75]
+    assert result["pmi_weight"] == 1.0 and result["leave_one_out"] and result["evaluations"]["dev"]["correct"] == 1
+    assert not (tmp_path / "out" / "train.fit.tsv").exists()
+    args.heldout_lines = 3  # Fay (Lima, also Cy's), Gus and Zed
+    assert [h["accuracy"] for h in run_ranking(args)["heldout"]] == [0.0, 1 / 3]
+
+
 FAKE_MODEL = SimpleNamespace(config=SimpleNamespace(max_sequence_length=40))
 
 
