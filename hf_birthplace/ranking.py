@@ -137,16 +137,22 @@ def accuracy(predictions: list[Prediction], golds: list[str]) -> float:
     return sum(p.place == g for p, g in zip(predictions, golds)) / len(golds)
 
 
-def read_places(path: str) -> list[str]:
-    """The distinct answers of a `question<TAB>place` file, in order of first appearance."""
-    places = {}
+def read_answers(path: str) -> list[str]:
+    """The place of every line of a `question<TAB>place` file, in order; an unreadable line or one without a place
+    is an error naming file and line."""
+    answers = []
     for line in read_eval_lines(path):
         if line.problem:
             raise ValueError(f"{line.source}: {line.problem}")
         if line.gold is None:
             raise ValueError(f"{line.source}: no place; the candidates come from `question<TAB>place` lines")
-        places.setdefault(line.gold, None)
-    return list(places)
+        answers.append(line.gold)
+    return answers
+
+
+def read_places(path: str) -> list[str]:
+    """The distinct answers of a `question<TAB>place` file, in order of first appearance."""
+    return list(dict.fromkeys(read_answers(path)))
 
 
 @dataclass
@@ -248,15 +254,16 @@ def choose_settings(models: list, candidates_path: str, heldout_path: str, promp
     among the places of `candidates_path`. With `leave_one_out` the held-out lines are lines of that file, and a
     line's own place is a candidate only when another line answers it too (as a dev answer is one when some
     training line answers it)."""
-    places = read_places(candidates_path)
+    answers = read_answers(candidates_path)
+    places = list(dict.fromkeys(answers))
     names, lines, scores = _score_file(models, heldout_path, places, prompts, ascii_only, batch_size)
     golds = [line.gold for line in lines]
     own = torch.zeros(len(lines), len(places), dtype=torch.bool)  # (N, K): the candidates a line may not see
     if leave_one_out:
-        answers = Counter(line.gold for line in read_eval_lines(candidates_path))
+        counts = Counter(answers)
         index = {place: k for k, place in enumerate(places)}
         for i, gold in enumerate(golds):
-            if answers[gold] == 1:
+            if counts[gold] == 1:
                 own[i, index[gold]] = True
     settings = [[p] for p in prompts] + ([list(prompts)] if len(prompts) > 1 else [])
     heldout = []
@@ -278,9 +285,10 @@ def run_ranking(args: RankArguments) -> dict:
     models = load_ensemble(args.model_name_or_path)
     train_path = resolve_path(args.train_path, args.data_dir)
     options = dict(ascii_only=args.ascii_only, batch_size=args.batch_size)
+    answers = read_answers(train_path)
     heldout = []
     if args.heldout_lines and args.leave_one_out:
-        whole = args.heldout_lines >= len(read_eval_lines(train_path))
+        whole = args.heldout_lines >= len(answers)
         heldout_path = train_path if whole else split_heldout(train_path, args.heldout_lines, args.output_dir)[1]
         heldout = choose_settings(models, train_path, heldout_path, args.prompts, args.pmi_weights,
                                   leave_one_out=True, **options)
@@ -290,7 +298,7 @@ def run_ranking(args: RankArguments) -> dict:
     # The first of equals: one prompt before their sum, the smaller weight.
     best = max(heldout, key=lambda h: h["accuracy"]) if heldout else dict(prompts=args.prompts,
                                                                           pmi_weight=args.pmi_weights[0])
-    places = read_places(train_path)
+    places = list(dict.fromkeys(answers))
     result = dict(
         model_name_or_path=args.model_name_or_path,
         candidates=len(places),
@@ -321,6 +329,7 @@ __all__ = [
     "place_logprobs",
     "prompt_scores",
     "rank",
+    "read_answers",
     "read_places",
     "read_questions",
     "run_ranking",
