@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import ExportableState
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class CharTrainer(Trainer):
         self.tokens_per_example = tokens_per_example
         self._target_tokens = 0
         self._last_log = (time.perf_counter(), 0)
+        self.add_callback(_WallClock())
         if self.args.save_model_every_epochs:
             self.add_callback(_EpochModelSaver(self))
         self.add_callback(_LossCurve())
@@ -185,6 +187,11 @@ class CharTrainer(Trainer):
         from .hub import write_trainer_model_card
 
         write_trainer_model_card(self)
+
+    @property
+    def wall_clock(self) -> "_WallClock":
+        # Looked up, not kept: `restore_callback_states_from_checkpoint` replaces the callback with a new instance.
+        return next(cb for cb in self.callback_handler.callbacks if isinstance(cb, _WallClock))
 
     def get_decay_parameter_names(self, model) -> list[str]:
         return decay_parameter_names(model)
@@ -246,7 +253,31 @@ class CharTrainer(Trainer):
                 examples_after_steps(self.state.global_step, len(self.train_dataset), examples_per_step)
                 * self.tokens_per_example
             )
+        if "loss" in logs or "train_runtime" in logs:
+            logs["wall_seconds"] = self.wall_clock.seconds()
         super().log(logs, start_time)
+
+
+class _WallClock(TrainerCallback, ExportableState):
+    """Training wall time summed over a run and the runs it resumed from (`train_runtime` counts only the last).
+
+    Each checkpoint stores the seconds trained so far in its trainer_state.json (`stateful_callbacks`); a resumed run
+    starts from that count, so the time a killed run spent after its last checkpoint, redone on resume, counts once.
+    """
+
+    def __init__(self):
+        self.before, self.start = 0.0, time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # On resume the Trainer has loaded the checkpoint's state by now; in a fresh run this holds our own 0.
+        self.before = state.stateful_callbacks.get(type(self).__name__, {}).get("attributes", {}).get("before", 0.0)
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return round(self.before + time.perf_counter() - self.start, 1)
+
+    def state(self) -> dict:
+        return {"args": {}, "attributes": {"before": self.seconds()}}
 
 
 class _EpochModelSaver(TrainerCallback):

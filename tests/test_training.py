@@ -107,12 +107,14 @@ def test_accelerate_launch_two_cpu_processes(tiny_world, tmp_path):
 
 KILLER = textwrap.dedent(
     """
-    import os, sys, runpy
+    import os, sys, runpy, time
     from transformers import TrainerCallback
     import hf_birthplace.trainer as t
 
     class Kill(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 2:  # time that the resumed run must still count
+                time.sleep(3)
             if state.global_step == 5:  # after checkpoint-4 was written: die like a killed job
                 os._exit(3)
 
@@ -142,6 +144,11 @@ def test_resume_after_kill_reaches_the_same_end(tiny_world, tmp_path):
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 8
     AutoModelForCausalLM.from_pretrained(out)
+    # The wall clock carries the killed run's time up to checkpoint-4 (its 3 s sleep included) into the resumed one.
+    killed = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert killed["stateful_callbacks"]["_WallClock"]["attributes"]["before"] >= 3
+    metrics = json.loads((out / "train_results.json").read_text())
+    assert metrics["wall_seconds"] >= 3 + metrics["train_runtime"] - 1
 
 
 def test_report_to_tensorboard_writes_events(tiny_world, tmp_path):
