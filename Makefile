@@ -21,7 +21,7 @@ demo: setup
 	$(PYTHON) scripts/demo.py --output_dir $(OUT)/demo
 
 reproduce: setup
-	$(PYTHON) scripts/reproduce.py --data_dir $(DATA_DIR) --output_dir $(OUT)/reproduce
+	$(PYTHON) scripts/reproduce.py --data_dir $(DATA_DIR) --output_dir $(OUT)/reproduce --recipe scripts/configs/reproduce_faithful.json
 
 benchmark: setup
 	$(PYTHON) scripts/benchmark.py --data_dir $(DATA_DIR)

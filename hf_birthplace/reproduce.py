@@ -52,8 +52,29 @@ def _done(path: str) -> bool:
     return os.path.exists(os.path.join(path, "model.safetensors"))
 
 
+RECIPE_SECTIONS = ("model", "training", "pretrain", "finetune_pretrained", "finetune_scratch")
+
+
+def check_recipe(recipe: dict, source: str = "recipe") -> None:
+    """Raise if a recipe has a section or field that no stage would read (a typo would otherwise be ignored)."""
+    unknown = sorted(set(recipe) - set(RECIPE_SECTIONS))
+    if unknown:
+        raise ValueError(f"{source}: unknown sections {unknown}; expected some of {list(RECIPE_SECTIONS)}")
+    try:
+        ModelArguments(**recipe.get("model", {}))
+        for section, args_cls in (
+            ("pretrain", PretrainingArguments),
+            ("finetune_pretrained", FinetuningArguments),
+            ("finetune_scratch", FinetuningArguments),
+        ):
+            args_cls(output_dir="unused", **{**recipe.get("training", {}), **recipe.get(section, {})})
+    except TypeError as e:  # an unknown field: "__init__() got an unexpected keyword argument 'x'"
+        raise ValueError(f"{source}: {e}") from None
+
+
 def run_reproduction(data_dir: str, output_dir: str, recipe: dict | None = None, variants=("vanilla", "synthesizer")):
     recipe = recipe or {}
+    check_recipe(recipe)
     os.makedirs(output_dir, exist_ok=True)
     results_path = os.path.join(output_dir, "results.json")
     results = json.load(open(results_path)) if os.path.exists(results_path) else {"stages": {}}

@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from hf_birthplace.reproduce import markdown_table, run_reproduction
+from hf_birthplace.reproduce import check_recipe, markdown_table, run_reproduction
 from hf_birthplace.training import DATA_DIR_ENV, parse_args
 
 
@@ -37,7 +37,11 @@ def main(args: list[str] | None = None) -> dict:
     else:
         if not a.data_dir:
             raise SystemExit(f"reproduce.py: give --data_dir or set ${DATA_DIR_ENV}")
-        recipe = json.load(open(a.recipe)) if a.recipe else None
+        recipe = None
+        if a.recipe:
+            with open(a.recipe) as f:
+                recipe = json.load(f)
+            check_recipe(recipe, a.recipe)
         results = run_reproduction(a.data_dir, a.output_dir, recipe, variants=tuple(a.variants.split(",")))
     print(markdown_table(results))
     return results

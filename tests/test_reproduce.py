@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_birthplace.reproduce import markdown_table
+from hf_birthplace.reproduce import check_recipe, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +27,18 @@ def test_markdown_table_adds_pretraining_time_to_finetuned_rows():
     assert "| vanilla, no pretraining | 1.8% | 0.50 h |" in table
     assert "| vanilla, pretrain + finetune | 25.0% | 2.50 h |" in table
     assert "synthesizer" not in table and "test box; commit abc123" in table
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "scripts" / "configs").glob("reproduce_*.json")), ids=lambda p: p.name)
+def test_every_reproduce_recipe_names_only_fields_that_a_stage_reads(recipe):
+    check_recipe(json.loads(recipe.read_text()), recipe.name)
+
+
+def test_a_recipe_typo_is_an_error_that_names_the_recipe():
+    with pytest.raises(ValueError, match=r"my.json: unknown sections \['pretraining'\]"):
+        check_recipe({"pretraining": {"max_steps": 3}}, "my.json")
+    with pytest.raises(ValueError, match="my.json: .*num_epochs"):
+        check_recipe({"training": {"num_epochs": 3}}, "my.json")
 
 
 @pytest.mark.slow  # ~2 minutes on a quiet 2-core machine: three models answer 937 questions each
