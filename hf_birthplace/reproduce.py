@@ -38,7 +38,13 @@ def machine() -> str:
 
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
+    name = platform.processor() or platform.machine()  # "x86_64" on Linux: the model name is in /proc/cpuinfo
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} CPU cores"
 
 
 def commit() -> str:

@@ -1,12 +1,14 @@
 """The results-table pipeline at smoke size on the real data: every stage, resumable, a table from results.json."""
 
 import json
+import os
 import runpy
 from pathlib import Path
 
 import pytest
+import torch
 
-from hf_birthplace.reproduce import check_recipe, markdown_table
+from hf_birthplace.reproduce import check_recipe, machine, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +29,14 @@ def test_markdown_table_adds_pretraining_time_to_finetuned_rows():
     assert "| vanilla, no pretraining | 1.8% | 0.50 h |" in table
     assert "| vanilla, pretrain + finetune | 25.0% | 2.50 h |" in table
     assert "synthesizer" not in table and "test box; commit abc123" in table
+
+
+def test_machine_names_the_cpu_model_where_linux_tells_it():
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists() or torch.cuda.is_available():
+        pytest.skip("no /proc/cpuinfo, or a GPU names the machine")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+    assert names and machine() == f"{names[0]}, {os.cpu_count()} CPU cores"
 
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "scripts" / "configs").glob("reproduce_*.json")), ids=lambda p: p.name)
