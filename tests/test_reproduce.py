@@ -51,6 +51,13 @@ def test_a_recipe_typo_is_an_error_that_names_the_recipe():
         check_recipe({"training": {"num_epochs": 3}}, "my.json")
 
 
+def test_the_readme_table_is_the_one_generated_from_the_recorded_results():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- reproduce-table -->\n", 1)[1].split("\n<!-- /reproduce-table -->", 1)[0]
+    results = json.loads((ROOT / "docs" / "results" / "reproduce" / "results.json").read_text())
+    assert table == markdown_table(results), "regenerate: python scripts/reproduce.py --table docs/results/reproduce/results.json"
+
+
 @pytest.mark.slow  # ~2 minutes on a quiet 2-core machine: three models answer 937 questions each
 def test_reproduce_smoke_then_rerun_skips_finished_stages(a5_data_dir, tmp_path, capsys):
     main = runpy.run_path(str(ROOT / "scripts" / "reproduce.py"), run_name="not_main")["main"]
