@@ -266,7 +266,7 @@ class _WallClock(TrainerCallback, ExportableState):
     """
 
     def __init__(self):
-        self.before, self.start = 0.0, time.perf_counter()
+        self.before, self.start = 0.0, None  # seconds of the earlier runs; when this run began
 
     def on_train_begin(self, args, state, control, **kwargs):
         # On resume the Trainer has loaded the checkpoint's state by now; in a fresh run this holds our own 0.
@@ -274,7 +274,8 @@ class _WallClock(TrainerCallback, ExportableState):
         self.start = time.perf_counter()
 
     def seconds(self) -> float:
-        return round(self.before + time.perf_counter() - self.start, 1)
+        running = 0.0 if self.start is None else time.perf_counter() - self.start
+        return round(self.before + running, 1)
 
     def state(self) -> dict:
         return {"args": {}, "attributes": {"before": self.seconds()}}
