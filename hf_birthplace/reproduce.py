@@ -78,9 +78,16 @@ def check_recipe(recipe: dict, source: str = "recipe") -> None:
         raise ValueError(f"{source}: {e}") from None
 
 
-def run_reproduction(data_dir: str, output_dir: str, recipe: dict | None = None, variants=("vanilla", "synthesizer")):
+def run_reproduction(
+    data_dir: str,
+    output_dir: str,
+    recipe: dict | None = None,
+    variants=("vanilla", "synthesizer"),
+    recipe_source: str = "recipe",
+):
+    """Run (or resume) every stage; `recipe_source` names the recipe (its file) in errors."""
     recipe = recipe or {}
-    check_recipe(recipe)
+    check_recipe(recipe, recipe_source)
     os.makedirs(output_dir, exist_ok=True)
     results_path = os.path.join(output_dir, "results.json")
     results = json.load(open(results_path)) if os.path.exists(results_path) else {"stages": {}}

@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from hf_birthplace.reproduce import check_recipe, markdown_table, run_reproduction
+from hf_birthplace.reproduce import markdown_table, run_reproduction
 from hf_birthplace.training import DATA_DIR_ENV, parse_args
 
 
@@ -41,8 +41,9 @@ def main(args: list[str] | None = None) -> dict:
         if a.recipe:
             with open(a.recipe) as f:
                 recipe = json.load(f)
-            check_recipe(recipe, a.recipe)
-        results = run_reproduction(a.data_dir, a.output_dir, recipe, variants=tuple(a.variants.split(",")))
+        results = run_reproduction(
+            a.data_dir, a.output_dir, recipe, variants=tuple(a.variants.split(",")), recipe_source=a.recipe or "recipe"
+        )
     print(markdown_table(results))
     return results
 
