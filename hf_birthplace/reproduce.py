@@ -11,7 +11,8 @@ Stages (each skipped when its output is complete, each training resumed from its
 A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per stage, e.g. for the CPU-budget
 recipe or a smoke run: {"model": {...}, "pretrain": {...}, "finetune_pretrained": {...}, "finetune_scratch": {...}}.
 Every stage's wall time (summed over the runs it took, interrupted ones up to their last checkpoint), the machine and
-the commit go to `results.json`; `markdown_table` renders it.
+the commit go to `results.json`; `markdown_table` renders it. Two processes may share an output directory, one variant
+each (`variants=("synthesizer",)` in the second): each merges only the stages it ran into `results.json`.
 """
 
 import json
@@ -90,23 +91,23 @@ def run_reproduction(
     check_recipe(recipe, recipe_source)
     os.makedirs(output_dir, exist_ok=True)
     results_path = os.path.join(output_dir, "results.json")
-    results = json.load(open(results_path)) if os.path.exists(results_path) else {"stages": {}}
+    results = _read_results(results_path)
     results.update(machine=machine(), commit=commit(), data_dir=data_dir, recipe=recipe)
     data_args = DataArguments(data_dir=data_dir, corpus_path=CORPUS, finetune_corpus_path=TRAIN)
     common = {"report_to": "none", "resume_from_checkpoint": "auto", **recipe.get("training", {})}
+    ours = set()  # the stages this process has written
 
-    def save():
-        with open(results_path, "w") as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
+    def record(name, **entry):
+        results["stages"].setdefault(name, {}).update(entry)
+        ours.add(name)
+        _merge_results(results_path, results, ours)
 
     def train(name, fn, model_args, args_cls, section):
         out = os.path.join(output_dir, name)
         if not _done(out):
             metrics = fn(model_args, data_args, args_cls(output_dir=out, **{**common, **recipe.get(section, {})}))
             # Summed over every run that this stage resumed from (see CharTrainer's wall clock).
-            results["stages"].setdefault(name, {})["seconds"] = metrics["wall_seconds"]
-            save()
+            record(name, seconds=metrics["wall_seconds"])
         return out
 
     def evaluate(name, checkpoint):
@@ -119,12 +120,10 @@ def run_reproduction(
                 )
             )
             if split == "dev":
-                results["stages"].setdefault(name, {})["dev_accuracy"] = metrics["accuracy"]
-        save()
+                record(name, dev_accuracy=metrics["accuracy"])
 
     london = constant_baseline(os.path.join(data_dir, DEV), "London")
-    results["stages"]["london"] = {"dev_accuracy": london["accuracy"]}
-    save()
+    record("london", dev_accuracy=london["accuracy"])
     shape = recipe.get("model", {})
     for variant in variants:
         if variant == "vanilla":
@@ -142,7 +141,30 @@ def run_reproduction(
             FinetuningArguments, "finetune_pretrained",
         )
         evaluate(f"{variant}.finetune", finetuned)
-    return results
+    return _read_results(results_path)
+
+
+def _read_results(path: str) -> dict:
+    if not os.path.exists(path):
+        return {"stages": {}}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _merge_results(path: str, results: dict, stages: set[str]) -> None:
+    """Write `results` to `path`, keeping the stages that another process (the other variant) wrote there since.
+
+    The file is read again and only `stages`, this process's own, are replaced; the new file is renamed into place, so
+    a reader never sees half a file.
+    """
+    merged = _read_results(path)
+    merged.update({key: value for key, value in results.items() if key != "stages"})
+    merged.setdefault("stages", {}).update({name: results["stages"][name] for name in stages})
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(merged, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
 
 
 def markdown_table(results: dict) -> str:

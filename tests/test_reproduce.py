@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hf_birthplace.reproduce import check_recipe, machine, markdown_table
+from hf_birthplace.reproduce import _merge_results, check_recipe, machine, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,6 +29,32 @@ def test_markdown_table_adds_pretraining_time_to_finetuned_rows():
     assert "| vanilla, no pretraining | 1.8% | 0.50 h |" in table
     assert "| vanilla, pretrain + finetune | 25.0% | 2.50 h |" in table
     assert "synthesizer" not in table and "test box; commit abc123" in table
+
+
+def test_two_processes_sharing_an_output_dir_keep_each_others_stages(tmp_path):
+    # One process per variant: each read results.json when it started and writes only the stages it ran.
+    path = str(tmp_path / "results.json")
+    start = {"machine": "box", "commit": "a", "stages": {"london": {"dev_accuracy": 0.05}}}
+    _merge_results(path, start, {"london"})
+    vanilla = json.loads(Path(path).read_text())
+    synthesizer = json.loads(Path(path).read_text())
+    vanilla["stages"]["vanilla.pretrain"] = {"seconds": 100.0}
+    _merge_results(path, vanilla, {"london", "vanilla.pretrain"})
+    synthesizer["commit"] = "b"
+    synthesizer["stages"]["synthesizer.pretrain"] = {"seconds": 200.0}
+    _merge_results(path, synthesizer, {"london", "synthesizer.pretrain"})
+    vanilla["stages"]["vanilla.finetune"] = {"seconds": 10.0, "dev_accuracy": 0.25}
+    _merge_results(path, vanilla, {"london", "vanilla.pretrain", "vanilla.finetune"})
+
+    merged = json.loads(Path(path).read_text())
+    assert merged["stages"] == {
+        "london": {"dev_accuracy": 0.05},
+        "vanilla.pretrain": {"seconds": 100.0},
+        "vanilla.finetune": {"seconds": 10.0, "dev_accuracy": 0.25},
+        "synthesizer.pretrain": {"seconds": 200.0},
+    }
+    assert merged["commit"] == "a"  # the last writer's
+    assert sorted(os.listdir(tmp_path)) == ["results.json"]  # no temporary file left behind
 
 
 def test_machine_names_the_cpu_model_where_linux_tells_it():
