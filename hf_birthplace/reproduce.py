@@ -184,6 +184,74 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+TRAINING_STAGES = (
+    "vanilla.nopretrain", "vanilla.pretrain", "vanilla.finetune", "synthesizer.pretrain", "synthesizer.finetune"
+)
+
+
+def _newest_checkpoint(path: str) -> str | None:
+    steps = [int(m.group(1)) for name in os.listdir(path) if (m := re.fullmatch(r"checkpoint-(\d+)", name))]
+    return os.path.join(path, f"checkpoint-{max(steps)}") if steps else None
+
+
+def progress(output_dir: str, recent_epochs: int = 10) -> list[dict]:
+    """Where each training stage of a reproduction stands, running or stopped, from its newest trainer_state.json.
+
+    A finished stage reads the state saved beside its model, an unfinished one that of its newest checkpoint (what a
+    resumed run continues from). Each row: stage, done, epoch, epochs, loss (the last logged), wall_seconds (summed
+    over the runs it took), and seconds_per_epoch over the last `recent_epochs` logged epochs (None with fewer than
+    two logs), from which `eta_hours` at that pace follows.
+    """
+    rows = []
+    for name in TRAINING_STAGES:
+        path = os.path.join(output_dir, name)
+        if not os.path.isdir(path):
+            continue
+        done = _done(path)
+        folder = path if done else _newest_checkpoint(path)
+        state_path = folder and os.path.join(folder, "trainer_state.json")
+        if not state_path or not os.path.exists(state_path):
+            rows.append({"stage": name, "done": done, "epoch": 0.0, "epochs": None, "loss": None,
+                         "wall_seconds": 0.0, "seconds_per_epoch": None, "eta_hours": None})
+            continue
+        with open(state_path) as f:
+            state = json.load(f)
+        logs = [e for e in state["log_history"] if "loss" in e and "wall_seconds" in e]
+        # A finished stage's total is in train_results.json; a checkpoint's in the wall clock's saved state.
+        wall = state.get("stateful_callbacks", {}).get("_WallClock", {}).get("attributes", {}).get("before")
+        results_path = os.path.join(path, "train_results.json")
+        if done and os.path.exists(results_path):
+            with open(results_path) as f:
+                wall = json.load(f).get("wall_seconds", wall)
+        if wall is None:
+            wall = logs[-1]["wall_seconds"] if logs else 0.0
+        recent = [e for e in logs if e["epoch"] >= logs[-1]["epoch"] - recent_epochs] if logs else []
+        pace = None
+        if len(recent) >= 2 and recent[-1]["epoch"] > recent[0]["epoch"]:
+            pace = (recent[-1]["wall_seconds"] - recent[0]["wall_seconds"]) / (recent[-1]["epoch"] - recent[0]["epoch"])
+        epochs = state.get("num_train_epochs")
+        eta = 0.0 if done else (pace * (epochs - state["epoch"]) / 3600 if pace is not None and epochs else None)
+        rows.append({"stage": name, "done": done, "epoch": state["epoch"], "epochs": epochs,
+                     "loss": logs[-1]["loss"] if logs else None, "wall_seconds": wall,
+                     "seconds_per_epoch": pace, "eta_hours": eta})
+    return rows
+
+
+def progress_table(rows: list[dict]) -> str:
+    """`progress` as markdown."""
+    lines = [
+        "| stage | epoch | loss | wall time | s/epoch lately | left at that pace |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        epoch = f"{round(row['epoch'], 2):g}" + (f" / {row['epochs']:g}" if row["epochs"] else "")
+        loss = "-" if row["loss"] is None else f"{row['loss']:.3f}"
+        pace = "-" if row["seconds_per_epoch"] is None else f"{row['seconds_per_epoch']:.0f}"
+        left = "done" if row["done"] else ("-" if row["eta_hours"] is None else f"{row['eta_hours']:.1f} h")
+        lines.append(f"| {row['stage']} | {epoch} | {loss} | {row['wall_seconds'] / 3600:.2f} h | {pace} | {left} |")
+    return "\n".join(lines)
+
+
 def accuracy_against_epochs(
     pretrain_dir: str,
     data_args: DataArguments,

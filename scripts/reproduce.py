@@ -5,6 +5,7 @@ pretraining, vanilla and synthesizer pretrain + finetune; dev accuracy for each,
     python scripts/reproduce.py --data_dir ../shared/data/cs224n-a5 --output_dir outputs/reproduce
     python scripts/reproduce.py --data_dir ... --recipe scripts/configs/reproduce_smoke.json   # minutes
     python scripts/reproduce.py --table outputs/reproduce/results.json                         # README table
+    python scripts/reproduce.py --progress outputs/reproduce              # epoch, loss, time left of each training
 
 Run it again after an interruption: finished stages are skipped and a training stage resumes from its last
 checkpoint.
@@ -14,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from hf_birthplace.reproduce import markdown_table, run_reproduction
+from hf_birthplace.reproduce import markdown_table, progress, progress_table, run_reproduction
 from hf_birthplace.training import DATA_DIR_ENV, parse_args
 
 
@@ -27,10 +28,20 @@ class ReproduceArguments:
     recipe: str | None = field(default=None, metadata={"help": "JSON overrides per stage (default: the original)."})
     variants: str = field(default="vanilla,synthesizer", metadata={"help": "Comma-separated attention variants."})
     table: str | None = field(default=None, metadata={"help": "Only print the markdown table of this results.json."})
+    progress: str | None = field(
+        default=None,
+        metadata={"help": "Only print where each training stage under this output directory stands (running or not)."},
+    )
 
 
 def main(args: list[str] | None = None) -> dict:
     (a,) = parse_args((ReproduceArguments,), args)
+    if a.progress:
+        if not os.path.isdir(a.progress):
+            raise SystemExit(f"reproduce.py: no output directory {a.progress}")
+        rows = progress(a.progress)
+        print(progress_table(rows))
+        return {"progress": rows}
     if a.table:
         with open(a.table) as f:
             results = json.load(f)

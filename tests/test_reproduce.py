@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hf_birthplace.reproduce import _merge_results, check_recipe, machine, markdown_table
+from hf_birthplace.reproduce import _merge_results, check_recipe, machine, markdown_table, progress, progress_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +55,44 @@ def test_two_processes_sharing_an_output_dir_keep_each_others_stages(tmp_path):
     }
     assert merged["commit"] == "a"  # the last writer's
     assert sorted(os.listdir(tmp_path)) == ["results.json"]  # no temporary file left behind
+
+
+def _trainer_state(folder: Path, epoch: float, epochs: int, logs: list[tuple[float, float, float]], wall: float):
+    folder.mkdir(parents=True)
+    state = {
+        "epoch": epoch,
+        "num_train_epochs": epochs,
+        "log_history": [{"epoch": e, "loss": loss, "wall_seconds": w} for e, loss, w in logs],
+        "stateful_callbacks": {"_WallClock": {"args": {}, "attributes": {"before": wall}}},
+    }
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+
+
+def test_progress_reads_finished_stages_and_the_newest_checkpoint_of_running_ones(tmp_path):
+    done = tmp_path / "vanilla.nopretrain"
+    _trainer_state(done, 75.0, 75, [(74.0, 0.3, 2700.0), (75.0, 0.25, 2736.0)], 2736.0)
+    (done / "model.safetensors").write_bytes(b"")
+    (done / "train_results.json").write_text(json.dumps({"wall_seconds": 2737.0}))  # the final total wins
+    running = tmp_path / "vanilla.pretrain"
+    _trainer_state(running / "checkpoint-23", 1.0, 650, [(1.0, 3.5, 60.0)], 61.0)
+    # Epochs 10..30 logged, 100 s each of late; the newest checkpoint is 690, not the lexically last 92.
+    logs = [(epoch, 3.0 - epoch / 100, 100.0 * epoch) for epoch in range(10, 31)]
+    _trainer_state(running / "checkpoint-690", 30.0, 650, logs, 3005.0)
+    _trainer_state(running / "checkpoint-92", 4.0, 650, [(4.0, 3.2, 400.0)], 401.0)
+    (tmp_path / "synthesizer.pretrain").mkdir()  # started, no checkpoint yet
+
+    rows = {row["stage"]: row for row in progress(str(tmp_path))}
+    assert list(rows) == ["vanilla.nopretrain", "vanilla.pretrain", "synthesizer.pretrain"]
+    assert rows["vanilla.nopretrain"]["done"] and rows["vanilla.nopretrain"]["eta_hours"] == 0.0
+    pretrain = rows["vanilla.pretrain"]
+    assert (pretrain["epoch"], pretrain["loss"], pretrain["wall_seconds"]) == (30.0, 2.7, 3005.0)
+    assert pretrain["seconds_per_epoch"] == pytest.approx(100.0)
+    assert pretrain["eta_hours"] == pytest.approx(620 * 100 / 3600)
+    assert rows["synthesizer.pretrain"]["epoch"] == 0.0 and rows["synthesizer.pretrain"]["eta_hours"] is None
+    table = progress_table(list(rows.values()))
+    assert "| vanilla.pretrain | 30 / 650 | 2.700 | 0.83 h | 100 | 17.2 h |" in table
+    assert "| vanilla.nopretrain | 75 / 75 | 0.250 | 0.76 h | 36 | done |" in table
+    assert rows["vanilla.nopretrain"]["wall_seconds"] == 2737.0
 
 
 def test_machine_names_the_cpu_model_where_linux_tells_it():
@@ -104,3 +142,8 @@ def test_reproduce_smoke_then_rerun_skips_finished_stages(a5_data_dir, tmp_path,
     again = main(args)["stages"]
     assert {k: v.get("seconds") for k, v in again.items()} == seconds  # nothing retrained
     assert json.loads((tmp_path / "results.json").read_text())["stages"].keys() == again.keys()
+    rows = progress(str(tmp_path))
+    assert [row["stage"] for row in rows] == [
+        "vanilla.nopretrain", "vanilla.pretrain", "vanilla.finetune", "synthesizer.pretrain", "synthesizer.finetune"
+    ]
+    assert all(row["done"] and row["epoch"] > 0 and row["wall_seconds"] > 0 for row in rows)
