@@ -144,11 +144,16 @@ def run_reproduction(
     return _read_results(results_path)
 
 
-def _read_results(path: str) -> dict:
-    if not os.path.exists(path):
-        return {"stages": {}}
+def _load_json(path: str) -> dict:
     with open(path) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:  # e.g. a run killed while writing it
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def _read_results(path: str) -> dict:
+    return _load_json(path) if os.path.exists(path) else {"stages": {}}
 
 
 def _merge_results(path: str, results: dict, stages: set[str]) -> None:
@@ -214,15 +219,13 @@ def progress(output_dir: str, recent_epochs: int = 10) -> list[dict]:
             rows.append({"stage": name, "done": done, "epoch": 0.0, "epochs": None, "loss": None,
                          "wall_seconds": 0.0, "seconds_per_epoch": None, "eta_hours": None})
             continue
-        with open(state_path) as f:
-            state = json.load(f)
+        state = _load_json(state_path)
         logs = [e for e in state["log_history"] if "loss" in e and "wall_seconds" in e]
         # A finished stage's total is in train_results.json; a checkpoint's in the wall clock's saved state.
         wall = state.get("stateful_callbacks", {}).get("_WallClock", {}).get("attributes", {}).get("before")
         results_path = os.path.join(path, "train_results.json")
         if done and os.path.exists(results_path):
-            with open(results_path) as f:
-                wall = json.load(f).get("wall_seconds", wall)
+            wall = _load_json(results_path).get("wall_seconds", wall)
         if wall is None:
             wall = logs[-1]["wall_seconds"] if logs else 0.0
         recent = [e for e in logs if e["epoch"] >= logs[-1]["epoch"] - recent_epochs] if logs else []

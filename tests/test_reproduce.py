@@ -95,6 +95,14 @@ def test_progress_reads_finished_stages_and_the_newest_checkpoint_of_running_one
     assert rows["vanilla.nopretrain"]["wall_seconds"] == 2737.0
 
 
+def test_progress_names_a_truncated_trainer_state(tmp_path):
+    folder = tmp_path / "vanilla.pretrain" / "checkpoint-23"
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text('{"epoch": 1.0, "log_hi')
+    with pytest.raises(ValueError, match=r"checkpoint-23/trainer_state.json: not valid JSON"):
+        progress(str(tmp_path))
+
+
 def test_machine_names_the_cpu_model_where_linux_tells_it():
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.exists() or torch.cuda.is_available():
