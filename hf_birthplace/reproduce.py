@@ -21,8 +21,10 @@ import platform
 import re
 import subprocess
 
+from transformers.trainer_utils import get_last_checkpoint
+
 from .evaluation import EvalArguments, constant_baseline, load_checkpoint, run_evaluation, write_json
-from .trainer import FinetuningArguments, PretrainingArguments
+from .trainer import FinetuningArguments, PretrainingArguments, saved_wall_seconds
 from .training import DataArguments, ModelArguments, finetune, finetune_quietly, pretrain, resolve_path
 
 DEV, TEST, TRAIN, CORPUS = "birth_dev.tsv", "birth_test_inputs.tsv", "birth_places_train.tsv", "wiki.txt"
@@ -194,11 +196,6 @@ TRAINING_STAGES = (
 )
 
 
-def _newest_checkpoint(path: str) -> str | None:
-    steps = [int(m.group(1)) for name in os.listdir(path) if (m := re.fullmatch(r"checkpoint-(\d+)", name))]
-    return os.path.join(path, f"checkpoint-{max(steps)}") if steps else None
-
-
 def progress(output_dir: str, recent_epochs: int = 10) -> list[dict]:
     """Where each training stage of a reproduction stands, running or stopped, from its newest trainer_state.json.
 
@@ -213,7 +210,7 @@ def progress(output_dir: str, recent_epochs: int = 10) -> list[dict]:
         if not os.path.isdir(path):
             continue
         done = _done(path)
-        folder = path if done else _newest_checkpoint(path)
+        folder = path if done else get_last_checkpoint(path)  # what a resumed run continues from
         state_path = folder and os.path.join(folder, "trainer_state.json")
         if not state_path or not os.path.exists(state_path):
             rows.append({"stage": name, "done": done, "epoch": 0.0, "epochs": None, "loss": None,
@@ -222,7 +219,7 @@ def progress(output_dir: str, recent_epochs: int = 10) -> list[dict]:
         state = _load_json(state_path)
         logs = [e for e in state["log_history"] if "loss" in e and "wall_seconds" in e]
         # A finished stage's total is in train_results.json; a checkpoint's in the wall clock's saved state.
-        wall = state.get("stateful_callbacks", {}).get("_WallClock", {}).get("attributes", {}).get("before")
+        wall = saved_wall_seconds(state.get("stateful_callbacks", {}))
         results_path = os.path.join(path, "train_results.json")
         if done and os.path.exists(results_path):
             wall = _load_json(results_path).get("wall_seconds", wall)

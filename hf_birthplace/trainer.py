@@ -258,6 +258,11 @@ class CharTrainer(Trainer):
         super().log(logs, start_time)
 
 
+def saved_wall_seconds(stateful_callbacks: dict) -> float | None:
+    """The training seconds that a trainer_state.json's `stateful_callbacks` holds (see `_WallClock`); None if none."""
+    return stateful_callbacks.get(_WallClock.__name__, {}).get("attributes", {}).get("before")
+
+
 class _WallClock(TrainerCallback, ExportableState):
     """Training wall time summed over a run and the runs it resumed from (`train_runtime` counts only the last).
 
@@ -270,7 +275,8 @@ class _WallClock(TrainerCallback, ExportableState):
 
     def on_train_begin(self, args, state, control, **kwargs):
         # On resume the Trainer has loaded the checkpoint's state by now; in a fresh run this holds our own 0.
-        self.before = state.stateful_callbacks.get(type(self).__name__, {}).get("attributes", {}).get("before", 0.0)
+        saved = saved_wall_seconds(state.stateful_callbacks)
+        self.before = 0.0 if saved is None else saved
         self.start = time.perf_counter()
 
     def seconds(self) -> float:
