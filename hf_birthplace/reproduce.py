@@ -18,7 +18,6 @@ each (`variants=("synthesizer",)` in the second): each merges only the stages it
 import json
 import os
 import platform
-import re
 import subprocess
 
 from transformers.trainer_utils import get_last_checkpoint
@@ -285,11 +284,10 @@ def accuracy_against_epochs(
     state_path = os.path.join(pretrain_dir, "trainer_state.json")
     finished = os.path.exists(state_path)
     if not finished:  # a run still going (or stopped): its latest checkpoint's log, and no final model yet
-        checkpoints = [name for name in os.listdir(pretrain_dir) if re.fullmatch(r"checkpoint-\d+", name)]
-        if not checkpoints:
+        latest = get_last_checkpoint(pretrain_dir)
+        if latest is None:
             raise FileNotFoundError(f"{pretrain_dir}: no trainer_state.json and no checkpoint-N folder")
-        latest = max(checkpoints, key=lambda name: int(name.split("-")[1]))
-        state_path = os.path.join(pretrain_dir, latest, "trainer_state.json")
+        state_path = os.path.join(latest, "trainer_state.json")
     with open(state_path) as f:
         state = json.load(f)
     if finished:
