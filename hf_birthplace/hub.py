@@ -540,8 +540,11 @@ def _stage_view(stage: TrainingStage) -> dict:
         ("Learning-rate schedule", schedule, original_schedule),
         (
             "AdamW betas, weight decay",
-            f"({used('adam_beta1')}, {used('adam_beta2')}), {used('weight_decay')}",
-            f"{ADAM_BETAS}, {WEIGHT_DECAY} on matmul weights only",
+            f"({used('adam_beta1')}, {used('adam_beta2')}), {used('weight_decay')} on "
+            + {"original": "every parameter but biases", "matmul": "matmul weights only"}.get(
+                a.get("weight_decay_groups"), "matmul weights only (not recorded: the default then)"
+            ),
+            f"{ADAM_BETAS}, {WEIGHT_DECAY} on every parameter but biases (LayerNorm gains and embeddings too)",
         ),
         ("Gradient clipping", used("max_grad_norm"), _fmt(GRAD_CLIP)),
         ("Precision", precision, "fp32"),

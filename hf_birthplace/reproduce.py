@@ -8,7 +8,8 @@ Stages (each skipped when its output is complete, each training resumed from its
     vanilla.finetune            fine-tune from it (10 epochs), evaluate dev and test
     synthesizer.pretrain / synthesizer.finetune   the same for the synthesizer
 
-A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per stage, e.g. for the CPU-budget
+Every stage trains with the original's optimiser groups (`weight_decay_groups="original"`: weight decay on every
+parameter but the biases). A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per stage, e.g. for the CPU-budget
 recipe or a smoke run: {"model": {...}, "pretrain": {...}, "finetune_pretrained": {...}, "finetune_scratch": {...}}.
 Every stage's wall time (summed over the runs it took, interrupted ones up to their last checkpoint), the machine and
 the commit go to `results.json`; `markdown_table` renders it. Two processes may share an output directory, one variant
@@ -95,7 +96,13 @@ def run_reproduction(
     results = _read_results(results_path)
     results.update(machine=machine(), commit=commit(), data_dir=data_dir, recipe=recipe)
     data_args = DataArguments(data_dir=data_dir, corpus_path=CORPUS, finetune_corpus_path=TRAIN)
-    common = {"report_to": "none", "resume_from_checkpoint": "auto", **recipe.get("training", {})}
+    # The original's code decays LayerNorm gains and embeddings too; our training default spares them.
+    common = {
+        "report_to": "none",
+        "resume_from_checkpoint": "auto",
+        "weight_decay_groups": "original",
+        **recipe.get("training", {}),
+    }
     ours = set()  # the stages this process has written
 
     def record(name, **entry):

@@ -3,7 +3,9 @@
 This trainer knows nothing about GPT internals (minGPT's rule): it sees a causal LM that takes `input_ids` and
 `labels`, a dataset, and a collator (the workflows that build those are in `hf_birthplace.training`). What it adds to `transformers.Trainer` is the original's optimisation recipe:
 
-- AdamW with betas (0.9, 0.95) and weight decay 0.1 on matmul weights only (not on biases, LayerNorms, embeddings);
+- AdamW with betas (0.9, 0.95) and weight decay 0.1, by default on matmul weights only (not on biases, LayerNorms,
+  embeddings), as the original's comment says; its code decays every parameter but the biases, LayerNorm gains and
+  embeddings included, and `weight_decay_groups="original"` does that (the faithful reproduction uses it);
 - gradient clipping at 1.0;
 - the learning-rate schedule of minGPT's trainer, counted in *tokens* (examples x (block_size - 1), so that
   padding choices never change it): linear warm-up over `warmup_tokens`, then
@@ -37,6 +39,7 @@ FINETUNE_BATCH_SIZE, FINETUNE_LR = 256, 6e-4
 ADAM_BETAS = (0.9, 0.95)
 WEIGHT_DECAY = 0.1
 GRAD_CLIP = 1.0
+WEIGHT_DECAY_GROUPS = ("matmul", "original")
 
 
 def original_lr_multiplier(tokens: float, warmup_tokens: float, final_tokens: float, clamp: bool = False) -> float:
@@ -67,7 +70,18 @@ class CharTrainingArguments(TrainingArguments):
     adam_beta1: float = field(default=ADAM_BETAS[0], metadata={"help": "AdamW beta1 (original: 0.9)."})
     adam_beta2: float = field(default=ADAM_BETAS[1], metadata={"help": "AdamW beta2 (original: 0.95)."})
     weight_decay: float = field(
-        default=WEIGHT_DECAY, metadata={"help": "Weight decay on matmul weights only (original: 0.1)."}
+        default=WEIGHT_DECAY,
+        metadata={"help": "Weight decay on the parameters that weight_decay_groups names (original: 0.1)."},
+    )
+    weight_decay_groups: str = field(
+        default="matmul",
+        metadata={
+            "help": "Which parameters weight decay applies to. 'matmul': matmul weights only, as the original's "
+            "comment ('only applied on matmul weights') and later minGPT say. 'original': every parameter whose "
+            "name has no 'bias', as the original's code does, which decays LayerNorm gains and the token and "
+            "position embeddings too.",
+            "choices": list(WEIGHT_DECAY_GROUPS),
+        },
     )
     max_grad_norm: float = field(default=GRAD_CLIP, metadata={"help": "Gradient clipping norm (original: 1.0)."})
     warmup_tokens: int = field(
@@ -107,6 +121,10 @@ class CharTrainingArguments(TrainingArguments):
     save_total_limit: int | None = field(default=2, metadata={"help": "Keep only the last N resumable checkpoints."})
 
     def __post_init__(self):
+        if self.weight_decay_groups not in WEIGHT_DECAY_GROUPS:
+            raise ValueError(
+                f"weight_decay_groups must be one of {list(WEIGHT_DECAY_GROUPS)}, got {self.weight_decay_groups!r}"
+            )
         if self.bf16 and not torch.cuda.is_available():
             # bf16 autocast runs on CPUs too (AMX makes it fast); transformers asks for use_cpu to allow it.
             self.use_cpu = True
@@ -152,8 +170,18 @@ class FinetuningArguments(CharTrainingArguments):
     learning_rate: float = field(default=FINETUNE_LR, metadata={"help": "Peak learning rate (original: 6e-4)."})
 
 
-def decay_parameter_names(model: nn.Module) -> list[str]:
-    """Names of the matmul weights: parameters with 2+ dims that do not belong to an embedding or a LayerNorm."""
+def decay_parameter_names(model: nn.Module, groups: str = "matmul") -> list[str]:
+    """Names of the parameters that weight decay applies to.
+
+    "matmul": parameters with 2+ dims that do not belong to an embedding or a LayerNorm.
+    "original": the course trainer's rule, `not any(nd in name for nd in ["bias", "LayerNorm.weight"])`. Its
+    LayerNorms are named ln1/ln2/ln_f, so the rule spares only the biases: LayerNorm gains, token and position
+    embeddings and the synthesizer's b2 decay too. Our parameter names keep "bias" exactly where the original's do.
+    """
+    if groups == "original":
+        return [name for name, _ in model.named_parameters() if "bias" not in name and "LayerNorm.weight" not in name]
+    if groups != "matmul":
+        raise ValueError(f"weight decay groups must be one of {list(WEIGHT_DECAY_GROUPS)}, got {groups!r}")
     skip = (nn.Embedding, nn.LayerNorm)
     names = []
     for module_name, module in model.named_modules():
@@ -194,7 +222,7 @@ class CharTrainer(Trainer):
         return next(cb for cb in self.callback_handler.callbacks if isinstance(cb, _WallClock))
 
     def get_decay_parameter_names(self, model) -> list[str]:
-        return decay_parameter_names(model)
+        return decay_parameter_names(model, getattr(self.args, "weight_decay_groups", "matmul"))
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:

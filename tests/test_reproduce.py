@@ -155,3 +155,6 @@ def test_reproduce_smoke_then_rerun_skips_finished_stages(a5_data_dir, tmp_path,
         "vanilla.nopretrain", "vanilla.pretrain", "vanilla.finetune", "synthesizer.pretrain", "synthesizer.finetune"
     ]
     assert all(row["done"] and row["epoch"] > 0 and row["wall_seconds"] > 0 for row in rows)
+    for row in rows:  # every stage with the course trainer's optimiser groups
+        recipe = json.loads((tmp_path / row["stage"] / "training_recipe.json").read_text())
+        assert recipe["training_args"]["weight_decay_groups"] == "original", row["stage"]

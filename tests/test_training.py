@@ -87,6 +87,8 @@ def test_original_command_line(tiny_world, tmp_path):
                         "--eval_corpus_path", str(tiny_world / "dev.tsv"),
                         "--outputs_path", "vanilla.nopretrain.dev.predictions"], cwd=tmp_path).stdout
     assert "Correct: " in out and " out of 2: " in out
+    recipe = json.loads((tmp_path / "vanilla.model.params" / "training_recipe.json").read_text())
+    assert recipe["training_args"]["weight_decay_groups"] == "original"  # the course trainer's optimiser groups
     assert len((tmp_path / "vanilla.nopretrain.dev.predictions").read_text().splitlines()) == 2
     wrong = subprocess.run(run_py + ["evaluate", "synthesizer", corpus, "--reading_params_path",
                                      "vanilla.model.params", "--eval_corpus_path", str(tiny_world / "dev.tsv")],
