@@ -9,8 +9,9 @@ Stages (each skipped when its output is complete, each training resumed from its
     synthesizer.pretrain / synthesizer.finetune   the same for the synthesizer
 
 Every stage trains with the original's optimiser groups (`weight_decay_groups="original"`: weight decay on every
-parameter but the biases). A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per stage, e.g. for the CPU-budget
-recipe or a smoke run: {"model": {...}, "pretrain": {...}, "finetune_pretrained": {...}, "finetune_scratch": {...}}.
+parameter but the biases). A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per
+stage, e.g. for the CPU-budget recipe or a smoke run: {"model": {...}, "pretrain": {...}, "finetune_pretrained":
+{...}, "finetune_scratch": {...}}.
 Every stage's wall time (summed over the runs it took, interrupted ones up to their last checkpoint), the machine and
 the commit go to `results.json`; `markdown_table` renders it. Two processes may share an output directory, one variant
 each (`variants=("synthesizer",)` in the second): each merges only the stages it ran into `results.json`.
