@@ -42,6 +42,11 @@ GRAD_CLIP = 1.0
 WEIGHT_DECAY_GROUPS = ("matmul", "original")
 
 
+def check_weight_decay_groups(groups: str) -> None:
+    if groups not in WEIGHT_DECAY_GROUPS:
+        raise ValueError(f"weight_decay_groups must be one of {list(WEIGHT_DECAY_GROUPS)}, got {groups!r}")
+
+
 def original_lr_multiplier(tokens: float, warmup_tokens: float, final_tokens: float, clamp: bool = False) -> float:
     """minGPT's learning-rate multiplier after `tokens` tokens (linear warm-up, then cosine floored at 0.1).
 
@@ -121,10 +126,7 @@ class CharTrainingArguments(TrainingArguments):
     save_total_limit: int | None = field(default=2, metadata={"help": "Keep only the last N resumable checkpoints."})
 
     def __post_init__(self):
-        if self.weight_decay_groups not in WEIGHT_DECAY_GROUPS:
-            raise ValueError(
-                f"weight_decay_groups must be one of {list(WEIGHT_DECAY_GROUPS)}, got {self.weight_decay_groups!r}"
-            )
+        check_weight_decay_groups(self.weight_decay_groups)
         if self.bf16 and not torch.cuda.is_available():
             # bf16 autocast runs on CPUs too (AMX makes it fast); transformers asks for use_cpu to allow it.
             self.use_cpu = True
@@ -178,10 +180,9 @@ def decay_parameter_names(model: nn.Module, groups: str = "matmul") -> list[str]
     LayerNorms are named ln1/ln2/ln_f, so the rule spares only the biases: LayerNorm gains, token and position
     embeddings and the synthesizer's b2 decay too. Our parameter names keep "bias" exactly where the original's do.
     """
+    check_weight_decay_groups(groups)
     if groups == "original":
         return [name for name, _ in model.named_parameters() if "bias" not in name and "LayerNorm.weight" not in name]
-    if groups != "matmul":
-        raise ValueError(f"weight decay groups must be one of {list(WEIGHT_DECAY_GROUPS)}, got {groups!r}")
     skip = (nn.Embedding, nn.LayerNorm)
     names = []
     for module_name, module in model.named_modules():
