@@ -2,8 +2,8 @@
 
 For each checkpoint: the language-model loss on COUNT corpus lines cut to LENGTH characters, and per layer and head
 the mean entropy of the attention rows (queries at positions >= FIRST_QUERY) and their mean largest weight, beside
-the entropy of a uniform causal row. Entropies near 0 with largest weights near 1 mean a collapsed head
-(hf_birthplace/analysis/attention_entropy.py). Writes the numbers as JSON when --output_json is given.
+the entropy of a uniform causal row, and where the largest weight lands: how far back, and the character most often
+there. Entropies near 0 with largest weights near 1 mean a collapsed head (hf_birthplace/analysis/attention_entropy.py). Writes the numbers as JSON when --output_json is given.
 
     python scripts/attention_entropy.py --data_dir ../shared/data/cs224n-a5 \
         --model_paths outputs/reproduce/vanilla.pretrain/epoch-50 outputs/reproduce/synthesizer.pretrain/epoch-50
@@ -51,6 +51,8 @@ def main(args: list[str] | None = None) -> dict:
             heads = " ".join(f"{e:.2f}" for e in layer["entropy"])
             top = sum(layer["max_weight"]) / len(layer["max_weight"])
             print(f"  layer {i}: entropy per head {heads}; mean largest weight {top:.2f}")
+            lands = " ".join(f"{c!r}{share:.0%}@{d:.0f}" for (c, share), d in zip(layer["top_key"], layer["mean_distance"]))
+            print(f"    largest weight most often on (share of rows, mean distance back): {lands}")
     if a.output_json:
         os.makedirs(os.path.dirname(os.path.abspath(a.output_json)), exist_ok=True)
         with open(a.output_json, "w", encoding="utf-8") as f:

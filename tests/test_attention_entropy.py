@@ -3,6 +3,7 @@
 import json
 import math
 import runpy
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -25,12 +26,17 @@ def test_uniform_attention_has_the_uniform_entropy(tiny_config_factory, char_tok
         for layer in model.transformer.h:
             layer.attn.q_proj.weight.zero_()
             layer.attn.q_proj.bias.zero_()
-    measured = attention_entropy(model, char_tokenizer, _texts(tiny_corpus), first_query=4)
+    texts = _texts(tiny_corpus)
+    measured = attention_entropy(model, char_tokenizer, texts, first_query=4)
     uniform = sum(math.log(t + 1) for t in range(4, 12)) / 8
     assert measured["uniform_entropy"] == pytest.approx(uniform, abs=1e-4)
+    # Every weight of a row ties; the largest is taken as the first key, so it lands on each text's first character.
+    [(first, count)] = Counter(t[0] for t in texts).most_common(1)
     for layer in measured["layers"]:
         assert layer["entropy"] == pytest.approx([uniform] * 4, abs=1e-3)
         assert layer["max_weight"] == pytest.approx([sum(1 / (t + 1) for t in range(4, 12)) / 8] * 4, abs=1e-3)
+        assert layer["mean_distance"] == [7.5] * 4  # the mean query position, 4..11
+        assert layer["top_key"] == [[first, round(count / 3, 4)]] * 4
 
 
 def test_large_scores_collapse_the_rows(tiny_config_factory, char_tokenizer, tiny_corpus):
@@ -45,6 +51,9 @@ def test_large_scores_collapse_the_rows(tiny_config_factory, char_tokenizer, tin
     entropies = [e for layer in measured["layers"] for e in layer["entropy"]]
     assert sum(entropies) / len(entropies) < 0.1 * measured["uniform_entropy"]
     assert min(w for layer in measured["layers"] for w in layer["max_weight"]) > 0.8
+    for layer in measured["layers"]:
+        assert all(0 <= d <= 11 for d in layer["mean_distance"])
+        assert all(len(c) == 1 and 1 / 3 / 8 <= share <= 1 for c, share in layer["top_key"])
 
 
 def test_texts_of_different_lengths_and_too_few_lines_are_errors(tiny_config_factory, char_tokenizer):

@@ -10,6 +10,7 @@ epochs: a character model that barely reads its context.
 
 import math
 import random
+from collections import Counter
 
 import torch
 
@@ -24,9 +25,12 @@ def sample_lines(documents: list[str], length: int, count: int, seed: int = 0) -
 
 @torch.no_grad()
 def attention_entropy(model, tokenizer, texts: list[str], first_query: int = 20) -> dict:
-    """Per layer and head, the mean entropy (nats) and mean largest weight of the attention rows of the queries at
-    positions >= `first_query` over `texts` (all the same number of characters), the language-model loss on them, and
-    the mean entropy a uniform causal row would have at those positions (the most a head can spread)."""
+    """Per layer and head, over the attention rows of the queries at positions >= `first_query` in `texts` (all the
+    same number of characters): the mean entropy (nats), the mean largest weight, the mean distance from the query
+    back to the key holding that weight, and the character most often at that key with the share of rows where it is
+    (a collapsed head that always lands on the nearest space reads one fact of its context, not the context). Also
+    the language-model loss on the texts and the mean entropy a uniform causal row would have at those positions
+    (the most a head can spread)."""
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     lengths = {len(i) for i in ids}
     if len(lengths) != 1:
@@ -37,14 +41,23 @@ def attention_entropy(model, tokenizer, texts: list[str], first_query: int = 20)
     model.eval()
     input_ids = torch.tensor(ids, device=next(model.parameters()).device)
     out = model(input_ids=input_ids, labels=input_ids, output_attentions=True, use_cache=False)
+    queries = torch.arange(first_query, length, device=input_ids.device)
     layers = []
     for att in out.attentions:  # (B, nh, T, T)
         rows = att[:, :, first_query:].float()
         entropy = -(rows * rows.clamp_min(1e-30).log()).sum(-1)  # (B, nh, T - first_query)
+        largest, key = rows.max(-1)
+        key_ids = input_ids.gather(1, key.flatten(1)).view(key.shape)  # the token at each row's largest weight
+        top_keys = []
+        for head in key_ids.transpose(0, 1).flatten(1).tolist():
+            [(token, count)] = Counter(head).most_common(1)
+            top_keys.append([tokenizer.convert_ids_to_tokens(token), round(count / len(head), 4)])
         layers.append(
             {
                 "entropy": [round(x, 4) for x in entropy.mean((0, 2)).tolist()],
-                "max_weight": [round(x, 4) for x in rows.amax(-1).mean((0, 2)).tolist()],
+                "max_weight": [round(x, 4) for x in largest.mean((0, 2)).tolist()],
+                "mean_distance": [round(x, 2) for x in (queries - key).float().mean((0, 2)).tolist()],
+                "top_key": top_keys,
             }
         )
     uniform = sum(math.log(t + 1) for t in range(first_query, length)) / (length - first_query)
