@@ -347,6 +347,7 @@ class Variant:
     env: tuple = ()  # environment variables set at start-up, ((name, value), ...): measured in a fresh process
     dropout: float | None = None  # None: the config's 0.1
     batch_size: int | None = None  # None: the benchmark's batch size (the baseline always runs that one)
+    micro_batches: int = 1  # each batch run as N length-sorted micro-batches (CharTrainingArguments.micro_batches)
 
     @property
     def keeps_learning(self) -> bool:
@@ -363,6 +364,10 @@ VARIANTS = {
                 dynamic_padding=False, attn_implementation="eager"),
         Variant("dynamic_padding", "plain shuffle, each batch padded to its longest example", group_by_length=False),
         Variant("grouped", "length-grouped batches + dynamic padding (the package default)"),
+        Variant("micro_batches_4", "plain shuffle, each batch run as 4 length-sorted micro-batches (exact)",
+                group_by_length=False, micro_batches=4),
+        Variant("micro_batches_8", "plain shuffle, each batch run as 8 length-sorted micro-batches (exact)",
+                group_by_length=False, micro_batches=8),
         Variant("grouped_eager", "as grouped, eager attention instead of SDPA", attn_implementation="eager"),
         Variant("grouped_causal", "as grouped, no padding mask: SDPA's causal kernel", attention_mask=False),
         Variant("grouped_bf16", "as grouped, bf16 autocast", bf16=True),
@@ -659,13 +664,14 @@ def _fresh(dataset: PretrainDataset) -> PretrainDataset:
 
 
 def _training_args(args: BenchmarkArguments, output_dir: str, *, max_steps: int, batch_size: int,
-                   group_by_length: bool, bf16: bool, final: int) -> PretrainingArguments:
+                   group_by_length: bool, bf16: bool, final: int, micro_batches: int = 1) -> PretrainingArguments:
     on_cuda = args.device == "cuda"
     return PretrainingArguments(
         output_dir=output_dir,
         max_steps=max_steps,
         per_device_train_batch_size=batch_size,
         group_by_length=group_by_length,
+        micro_batches=min(micro_batches, batch_size),  # tiny smoke-test batches: one example a piece at most
         bf16=bf16,
         use_cpu=not on_cuda,
         dataloader_pin_memory=on_cuda,
@@ -784,6 +790,7 @@ def measure_training(args: BenchmarkArguments, data: BenchmarkData, baseline_dat
             training_args = _training_args(
                 args, output_dir, max_steps=warmup_steps + args.measure_steps, batch_size=batch_size,
                 group_by_length=variant.group_by_length, bf16=variant.bf16, final=final,
+                micro_batches=variant.micro_batches,
             )
             trainer = _BenchmarkTrainer(
                 model=model, args=training_args, train_dataset=_fresh(data.dataset),
@@ -1020,6 +1027,7 @@ def _memory_probe(args: BenchmarkArguments, workload: str, variant_name: str | N
             training_args = _training_args(
                 args, output_dir, max_steps=2, batch_size=variant.batch_size or args.batch_size,
                 group_by_length=variant.group_by_length, bf16=variant.bf16, final=final,
+                micro_batches=variant.micro_batches,
             )
             trainer = CharTrainer(model=model, args=training_args, train_dataset=data.dataset,
                                   data_collator=_collator(variant, data.tokenizer, args.block_size),
@@ -1070,6 +1078,8 @@ LOSS_RUNS = {
                                "same batches, dynamic padding, no padding mask (causal kernel)", 0),
     "dynamic_padding_bf16": (Variant("dynamic_padding_bf16", "", group_by_length=False, bf16=True),
                              "same batches, dynamic padding, SDPA, bf16 autocast", 0),
+    "micro_batches": (Variant("micro_batches", "", group_by_length=False, micro_batches=4),
+                      "same batches, each run as 4 length-sorted micro-batches, SDPA, fp32", 0),
     "grouped": (Variant("grouped", ""), "length-grouped batches + dynamic padding: other batches", 0),
 }
 HELDOUT_EPOCH = 10**6  # a corruption draw that no run trains on
@@ -1117,6 +1127,7 @@ def _train_small(args, data, config, initial: OriginalGPT, variant: Variant, see
         training_args = _training_args(
             args, output_dir, max_steps=args.loss_check_steps, batch_size=args.loss_check_batch_size,
             group_by_length=variant.group_by_length, bf16=variant.bf16, final=final,
+            micro_batches=variant.micro_batches,
         )
         training_args.seed = args.seed + seed_offset  # the batch order; the weights are loaded, not drawn
         trainer = _BenchmarkTrainer(

@@ -652,7 +652,8 @@ class EpochLengthGroupedBatchSampler(torch.utils.data.Sampler):
     `mega_batch_mult * batch_size` indices, each sorted by length (longest first) and cut into batches, as
     transformers' LengthGroupedSampler does; the batch order is then shuffled and the batch holding the
     longest example goes first, so that an out-of-memory error shows at the first step.
-    `group_by_length=False` gives a plain shuffle cut into batches.
+    `group_by_length=False` gives a plain shuffle cut into batches; `shuffle=False` keeps the dataset's order (the
+    original's DataLoader: every epoch the same examples share a batch, only their corruption is new).
 
     The batches depend only on (seed, epoch) and the lengths, so every process of a distributed run computes
     the same list; Accelerate's BatchSamplerShard then hands each process its own share of it. The HF Trainer
@@ -665,6 +666,7 @@ class EpochLengthGroupedBatchSampler(torch.utils.data.Sampler):
         batch_size: examples per batch.
         seed: the shuffling seed (use the training seed).
         group_by_length: False: plain shuffle.
+        shuffle: False: no shuffling, of the indices or of the batches.
         drop_last: drop the last, incomplete batch.
         mega_batch_mult: mega-batch size in batches; default as transformers: min(len // (4 * batch_size), 50),
             at least 1, so that there are at least four mega-batches to shuffle.
@@ -678,6 +680,7 @@ class EpochLengthGroupedBatchSampler(torch.utils.data.Sampler):
         *,
         seed: int = 0,
         group_by_length: bool = True,
+        shuffle: bool = True,
         drop_last: bool = False,
         mega_batch_mult: Optional[int] = None,
         lengths: Optional[Sequence[int]] = None,
@@ -686,6 +689,7 @@ class EpochLengthGroupedBatchSampler(torch.utils.data.Sampler):
         self.batch_size = batch_size
         self.seed = seed
         self.group_by_length = group_by_length
+        self.shuffle = shuffle
         self.drop_last = drop_last
         self.mega_batch_mult = mega_batch_mult
         self._lengths = list(lengths) if lengths is not None else None
@@ -712,7 +716,8 @@ class EpochLengthGroupedBatchSampler(torch.utils.data.Sampler):
         lengths = self.lengths
         rng = random.Random(f"batches/{self.seed}/{self.epoch}")
         order = list(range(len(lengths)))
-        rng.shuffle(order)
+        if self.shuffle:
+            rng.shuffle(order)
         if not self.group_by_length:
             batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         else:
@@ -722,7 +727,8 @@ class EpochLengthGroupedBatchSampler(torch.utils.data.Sampler):
             for start in range(0, len(order), mega):
                 group = sorted(order[start : start + mega], key=lambda i: -lengths[i])
                 batches += [group[i : i + self.batch_size] for i in range(0, len(group), self.batch_size)]
-            rng.shuffle(batches)
+            if self.shuffle:
+                rng.shuffle(batches)
             longest = max(range(len(batches)), key=lambda b: max(lengths[i] for i in batches[b]))
             batches.insert(0, batches.pop(longest))
         if self.drop_last:

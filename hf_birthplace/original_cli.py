@@ -6,14 +6,14 @@
 
 Params paths are checkpoint directories; `--reading_params_path` also takes a `.params` state dict saved by the
 original code, converted on the fly (to `P.hf/` beside it). The recipes are the original's (see
-`hf_birthplace.trainer`), its optimiser groups included; `--max_steps` cuts a run short for smoke tests.
+`hf_birthplace.trainer`), its optimiser groups and batches included; `--max_steps` cuts a run short for smoke tests.
 """
 
 import argparse
 import os
 
 from .evaluation import EvalArguments, run_evaluation
-from .trainer import FinetuningArguments, PretrainingArguments
+from .trainer import ORIGINAL_CODE_ARGS, FinetuningArguments, PretrainingArguments
 from .training import DataArguments, ModelArguments, finetune, pretrain
 
 
@@ -69,13 +69,13 @@ def main(argv: list[str] | None = None) -> dict:
     data_args = DataArguments(data_dir=None, corpus_path=args.pretrain_corpus_path)
     if args.function == "pretrain":
         training_args = PretrainingArguments(
-            output_dir=args.writing_params_path, max_steps=args.max_steps, weight_decay_groups="original"
+            output_dir=args.writing_params_path, max_steps=args.max_steps, **ORIGINAL_CODE_ARGS
         )
         return pretrain(model_args, data_args, training_args)
     if not args.finetune_corpus_path:
         raise SystemExit("run.py finetune: --finetune_corpus_path is required")
     data_args.finetune_corpus_path = args.finetune_corpus_path
     training_args = FinetuningArguments(
-        output_dir=args.writing_params_path, max_steps=args.max_steps, weight_decay_groups="original"
+        output_dir=args.writing_params_path, max_steps=args.max_steps, **ORIGINAL_CODE_ARGS
     )
     return finetune(model_args, data_args, training_args)

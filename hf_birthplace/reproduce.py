@@ -9,7 +9,9 @@ Stages (each skipped when its output is complete, each training resumed from its
     synthesizer.pretrain / synthesizer.finetune   the same for the synthesizer
 
 Every stage trains with the original's optimiser groups (`weight_decay_groups="original"`: weight decay on every
-parameter but the biases). A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per
+parameter but the biases) and the original's batches: the file's order, the same examples in a batch every epoch,
+each step's loss over all its targets (`train_sampling_strategy="sequential"`, `group_by_length=False`), run as
+length-sorted micro-batches that give the same gradient for less compute (`micro_batches`). A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per
 stage, e.g. for the CPU-budget recipe or a smoke run: {"model": {...}, "pretrain": {...}, "finetune_pretrained":
 {...}, "finetune_scratch": {...}}.
 Every stage's wall time (summed over the runs it took, interrupted ones up to their last checkpoint), the machine and
@@ -25,7 +27,7 @@ import subprocess
 from transformers.trainer_utils import get_last_checkpoint
 
 from .evaluation import EvalArguments, constant_baseline, load_checkpoint, run_evaluation, write_json
-from .trainer import FinetuningArguments, PretrainingArguments, saved_wall_seconds
+from .trainer import ORIGINAL_CODE_ARGS, FinetuningArguments, PretrainingArguments, saved_wall_seconds
 from .training import DataArguments, ModelArguments, finetune, finetune_quietly, pretrain, resolve_path
 
 DEV, TEST, TRAIN, CORPUS = "birth_dev.tsv", "birth_test_inputs.tsv", "birth_places_train.tsv", "wiki.txt"
@@ -97,11 +99,10 @@ def run_reproduction(
     results = _read_results(results_path)
     results.update(machine=machine(), commit=commit(), data_dir=data_dir, recipe=recipe)
     data_args = DataArguments(data_dir=data_dir, corpus_path=CORPUS, finetune_corpus_path=TRAIN)
-    # The original's code decays LayerNorm gains and embeddings too; our training default spares them.
     common = {
         "report_to": "none",
         "resume_from_checkpoint": "auto",
-        "weight_decay_groups": "original",
+        **ORIGINAL_CODE_ARGS,
         **recipe.get("training", {}),
     }
     ours = set()  # the stages this process has written

@@ -13,6 +13,8 @@ This trainer knows nothing about GPT internals (minGPT's rule): it sees a causal
   The original never clamps `progress`, so past `final_tokens` its cosine rises again (the pretraining recipe runs
   650 epochs against a `final_tokens` of 200 epochs); that is the faithful default, `clamp_lr_schedule` the fix;
 - fresh span corruption every epoch, through an epoch-aware, length-grouped batch sampler (`hf_birthplace.data`);
+  `train_sampling_strategy="sequential"` keeps the file's order as the original's DataLoader does, and
+  `micro_batches` runs each batch as length-sorted pieces that give the padded batch's gradient for less compute;
 - logging of target tokens per second and the schedule's token count, and a loss-curve PNG at the end.
 """
 
@@ -40,6 +42,17 @@ ADAM_BETAS = (0.9, 0.95)
 WEIGHT_DECAY = 0.1
 GRAD_CLIP = 1.0
 WEIGHT_DECAY_GROUPS = ("matmul", "original")
+# Where the original's code differs from our defaults; `make reproduce` and scripts/run.py train with these. Weight
+# decay on every parameter but the biases; batches in the file's order, the same examples together every epoch, mixing
+# lengths, each step's loss the mean over all its targets (length-grouped batches would weigh a short example's
+# targets up to 7 times a long one's), run as 8 length-sorted micro-batches: the same gradient for less compute
+# (docs/benchmark_results/cpu_micro_batches.json).
+ORIGINAL_CODE_ARGS = {
+    "weight_decay_groups": "original",
+    "train_sampling_strategy": "sequential",
+    "group_by_length": False,
+    "micro_batches": 8,
+}
 
 
 def check_weight_decay_groups(groups: str) -> None:
@@ -114,6 +127,14 @@ class CharTrainingArguments(TrainingArguments):
             "block_size - 1 as the original does."
         },
     )
+    micro_batches: int = field(
+        default=1,
+        metadata={
+            "help": "Run each batch as N micro-batches: its examples sorted by length and cut in N, each piece "
+            "padded to its own longest example only, every piece's loss summed over the whole batch's targets. The "
+            "gradient is the whole batch's (the original's, with group_by_length False), the compute less. 1: off."
+        },
+    )
     save_model_every_epochs: int = field(
         default=0,
         metadata={
@@ -127,6 +148,11 @@ class CharTrainingArguments(TrainingArguments):
 
     def __post_init__(self):
         check_weight_decay_groups(self.weight_decay_groups)
+        if not 1 <= self.micro_batches <= self.per_device_train_batch_size:
+            raise ValueError(
+                f"micro_batches={self.micro_batches}: between 1 and per_device_train_batch_size "
+                f"({self.per_device_train_batch_size}) expected"
+            )
         if self.bf16 and not torch.cuda.is_available():
             # bf16 autocast runs on CPUs too (AMX makes it fast); transformers asks for use_cpu to allow it.
             self.use_cpu = True
@@ -257,6 +283,7 @@ class CharTrainer(Trainer):
             batch_size=self.args.per_device_train_batch_size,
             seed=self.args.seed,
             group_by_length=self.args.group_by_length,
+            shuffle=self.args.train_sampling_strategy != "sequential",
         )
         loader = DataLoader(
             dataset,
@@ -269,7 +296,15 @@ class CharTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         self._target_tokens += int((inputs["labels"] != -100).sum())
-        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        if self.args.micro_batches == 1 or return_outputs or not model.training:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        if num_items_in_batch is None:
+            num_items_in_batch = int((inputs["labels"][:, 1:] != -100).sum())
+        # Each piece's loss is its target sum over the whole batch's target count: the pieces add up to the batch's.
+        loss = 0
+        for piece in length_sorted_pieces(inputs, self.args.micro_batches):
+            loss = loss + super().compute_loss(model, piece, num_items_in_batch=num_items_in_batch)
+        return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:
@@ -285,6 +320,20 @@ class CharTrainer(Trainer):
         if "loss" in logs or "train_runtime" in logs:
             logs["wall_seconds"] = self.wall_clock.seconds()
         super().log(logs, start_time)
+
+
+def length_sorted_pieces(inputs: dict[str, torch.Tensor], n: int) -> list[dict[str, torch.Tensor]]:
+    """A right-padded batch (input_ids, labels, attention_mask, optional position_ids; all (B, T)) as `n` pieces of
+    examples of similar length, longest first, each cut to its own longest example: right padding and causal
+    attention leave every example's loss unchanged, and the pieces hold every example once."""
+    lengths = inputs["attention_mask"].sum(1)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    pieces = []
+    for rows in torch.tensor_split(order, n):
+        if len(rows):
+            longest = int(lengths[rows].max())
+            pieces.append({key: value[rows, :longest] for key, value in inputs.items()})
+    return pieces
 
 
 def saved_wall_seconds(stateful_callbacks: dict) -> float | None:

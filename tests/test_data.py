@@ -286,6 +286,17 @@ def test_sampler_batches_cover_every_index_once_grouped_by_length():
     assert len(dropped) == len(list(dropped)) == 24 and all(len(b) == 16 for b in dropped)
 
 
+def test_unshuffled_sampler_keeps_the_dataset_order_every_epoch():
+    # The original's DataLoader (no shuffle): batches of consecutive examples, the same ones every epoch.
+    sampler = EpochLengthGroupedBatchSampler(
+        None, batch_size=16, lengths=[5] * 40, group_by_length=False, shuffle=False
+    )
+    expected = [list(range(0, 16)), list(range(16, 32)), list(range(32, 40))]
+    assert list(sampler) == expected
+    sampler.set_epoch(3)
+    assert list(sampler) == expected
+
+
 def test_collator_pads_on_the_right():
     examples = [{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [8], "labels": [-100]}]
     batch = CharCollator(pad_token_id=0)(examples)

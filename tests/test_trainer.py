@@ -13,6 +13,7 @@ from hf_birthplace.trainer import (
     CharTrainingArguments,
     decay_parameter_names,
     examples_after_steps,
+    length_sorted_pieces,
     original_lr_multiplier,
 )
 
@@ -92,3 +93,55 @@ def test_trainer_optimizer_follows_weight_decay_groups(tiny_config_factory, tmp_
 def test_unknown_weight_decay_groups_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="weight_decay_groups must be one of"):
         CharTrainingArguments(output_dir=str(tmp_path), weight_decay_groups="all")
+
+
+def _padded_batch(vocab_size, lengths, width, seed=0):
+    """A right-padded pretraining-like batch: random ids, every real position a target."""
+    g = torch.Generator().manual_seed(seed)
+    input_ids = torch.zeros(len(lengths), width, dtype=torch.long)
+    labels = torch.full((len(lengths), width), -100)
+    attention_mask = torch.zeros(len(lengths), width, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        input_ids[row, :n] = torch.randint(3, vocab_size, (n,), generator=g)
+        labels[row, :n] = input_ids[row, :n]
+        attention_mask[row, :n] = 1
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+
+
+def test_length_sorted_pieces_hold_every_example_once_cut_to_their_longest():
+    batch = _padded_batch(20, [3, 9, 1, 7, 5, 15, 2], width=15)
+    pieces = length_sorted_pieces(batch, 3)
+    assert [p["attention_mask"].sum(1).tolist() for p in pieces] == [[15, 9, 7], [5, 3], [2, 1]]
+    assert [p["input_ids"].shape[1] for p in pieces] == [15, 5, 2]
+    rows = {tuple(r[r != -100].tolist()) for p in pieces for r in p["labels"]}
+    assert rows == {tuple(r[r != -100].tolist()) for r in batch["labels"]}
+    assert len(length_sorted_pieces(batch, 7)) == 7 and len(length_sorted_pieces(batch, 1)) == 1
+
+
+@pytest.mark.parametrize("num_items", [None, "trainer"])
+def test_micro_batches_give_the_whole_batchs_loss_and_gradient(tiny_config_factory, tmp_path, num_items):
+    torch.manual_seed(0)
+    model = CharGPTForCausalLM(tiny_config_factory("vanilla", embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0))
+    batch = _padded_batch(model.config.vocab_size, [3, 15, 8, 1, 11, 6, 14, 2], width=15)
+    count = (batch["labels"][:, 1:] != -100).sum() if num_items else None  # what the Trainer passes
+    results = []
+    for micro_batches in (1, 3):
+        args = CharTrainingArguments(
+            output_dir=str(tmp_path), report_to="none", per_device_train_batch_size=8, micro_batches=micro_batches
+        )
+        trainer = CharTrainer(model=model, args=args, tokens_per_example=15)
+        model.zero_grad()
+        model.train()
+        loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=count)
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (whole, whole_grads), (pieces, piece_grads) = results
+    torch.testing.assert_close(pieces, whole)
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(piece_grads[name], grad, msg=name)
+
+
+def test_micro_batches_outside_the_batch_are_an_error(tmp_path):
+    for bad in (0, 9):
+        with pytest.raises(ValueError, match=f"micro_batches={bad}: between 1 and per_device_train_batch_size"):
+            CharTrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=8, micro_batches=bad)

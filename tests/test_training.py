@@ -13,6 +13,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from hf_birthplace.trainer import ORIGINAL_CODE_ARGS
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "64", "--dropout", "0.0"]
 QUIET = ["--report_to", "none", "--disable_tqdm", "true", "--logging_steps", "1", "--seed", "0"]
@@ -88,7 +90,7 @@ def test_original_command_line(tiny_world, tmp_path):
                         "--outputs_path", "vanilla.nopretrain.dev.predictions"], cwd=tmp_path).stdout
     assert "Correct: " in out and " out of 2: " in out
     recipe = json.loads((tmp_path / "vanilla.model.params" / "training_recipe.json").read_text())
-    assert recipe["training_args"]["weight_decay_groups"] == "original"  # the course trainer's optimiser groups
+    assert ORIGINAL_CODE_ARGS.items() <= recipe["training_args"].items()  # the course trainer's groups and batches
     assert len((tmp_path / "vanilla.nopretrain.dev.predictions").read_text().splitlines()) == 2
     wrong = subprocess.run(run_py + ["evaluate", "synthesizer", corpus, "--reading_params_path",
                                      "vanilla.model.params", "--eval_corpus_path", str(tiny_world / "dev.tsv")],
