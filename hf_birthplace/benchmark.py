@@ -77,6 +77,7 @@ from .trainer import (
     CharTrainer,
     PretrainingArguments,
     decay_parameter_names,
+    length_sorted_pieces,
     original_lr_multiplier,
 )
 from .training import DATA_DIR_ENV, final_tokens, resolve_path
@@ -644,10 +645,14 @@ class _Interleave(TrainerCallback):
             baseline_cpu_s = time.process_time() - c0
             torch.set_num_threads(our_threads)
 
-        # Padding is counted over the positions each side computes: B x T for us, B x 127 for the original.
+        # Padding is counted over the positions each side computes: B x T for us (summed over the pieces with
+        # micro_batches), B x 127 for the original.
+        computed = B * T
+        if args.micro_batches > 1:
+            computed = sum(piece["input_ids"].numel() for piece in length_sorted_pieces(inputs, args.micro_batches))
         self.steps.append(dict(
             step=state.global_step, batch=B, positions=T, baseline_positions=self.block_size - 1, target_tokens=tokens,
-            padding_fraction=round(1 - tokens / (B * T), 4),
+            computed_positions=computed, padding_fraction=round(1 - tokens / computed, 4),
             baseline_padding_fraction=round(1 - tokens / (B * (self.block_size - 1)), 4),
             ours_s=round(ours_s, 4), baseline_s=None if baseline_s is None else round(baseline_s, 4),
             ours_cpu_utilization=round(ours_cpu_s / max(ours_s, 1e-9), 2),
@@ -752,7 +757,7 @@ def _summarise(steps: list[dict]) -> dict:
         baseline_tokens_per_s=round(tokens / base, 1),
         speedup=round(base / ours, 3),
         speedup_median_of_steps=round(statistics.median(s["baseline_s"] / s["ours_s"] for s in steps), 3),
-        padding_fraction=round(1 - tokens / sum(s["batch"] * s["positions"] for s in steps), 4),
+        padding_fraction=round(1 - tokens / sum(s["computed_positions"] for s in steps), 4),
         baseline_padding_fraction=round(1 - tokens / sum(s["batch"] * s["baseline_positions"] for s in steps), 4),
         ours_cpu_utilization=round(statistics.mean(s["ours_cpu_utilization"] for s in steps), 2),
         baseline_cpu_utilization=round(statistics.mean(s["baseline_cpu_utilization"] for s in steps), 2),
