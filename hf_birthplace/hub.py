@@ -498,6 +498,17 @@ ORIGINAL = {
 }
 
 
+def _batching(training_args: dict) -> str:
+    """How a run formed its batches, from its recorded training arguments."""
+    if training_args.get("group_by_length") is None:
+        return "not recorded"
+    if training_args["group_by_length"]:
+        return "length-grouped, shuffled"
+    order = "in the file's order" if training_args.get("train_sampling_strategy") == "sequential" else "shuffled"
+    pieces = training_args.get("micro_batches") or 1
+    return f"{order}, lengths mixed" + (f", run as {pieces} length-sorted micro-batches" if pieces > 1 else "")
+
+
 def _stage_view(stage: TrainingStage) -> dict:
     """A stage as the template shows it: rows of (setting, this run, the original recipe)."""
     a = stage.training_args
@@ -522,6 +533,7 @@ def _stage_view(stage: TrainingStage) -> dict:
         ("Epochs", epochs, _fmt(original.get("epochs", "-"))),
         ("Optimizer steps", _fmt(stage.global_step) if stage.global_step is not None else "not recorded", "-"),
         ("Batch size per process x accumulation", batch, _fmt(original.get("batch", "-"))),
+        ("Batches", _batching(a), "in the file's order, lengths mixed"),
         ("Peak learning rate", used("learning_rate"), _fmt(original.get("lr", "-"))),
     ]
     if "warmup_tokens" in a:

@@ -29,6 +29,7 @@ from hf_birthplace.hub import (
     HubUnreachableError,
     RepoIdError,
     ResultsError,
+    _batching,
     build_model_card,
     checkpoint_files,
     push_to_hub,
@@ -312,9 +313,19 @@ def test_dry_run_folder_and_card(attention_type, runs, dry_runs):
     assert f"| Started from | `{run.pretrained}` |" in text
     assert "| Peak learning rate | 0.01 | 0.0006 |" in text and "| Peak learning rate | 0.006 | 0.006 |" in text
     assert "| Training file | `train.tsv` (not one of the course's files) |" in text
+    assert "| Batches | length-grouped, shuffled | in the file's order, lengths mixed |" in text
     assert f"**{100 * run.metrics['accuracy']:.1f}%**" in text
     assert f'repo_id = "alice/char-gpt-{attention_type}"' in text
     assert f"This checkpoint answers `{run.answer}`" in text
+
+
+def test_the_card_names_how_batches_were_formed():
+    assert _batching({}) == "not recorded"
+    assert _batching({"group_by_length": True, "train_sampling_strategy": "group_by_length"}) == "length-grouped, shuffled"
+    assert _batching({"group_by_length": False, "train_sampling_strategy": "random"}) == "shuffled, lengths mixed"
+    assert _batching({"group_by_length": False, "train_sampling_strategy": "sequential", "micro_batches": 8}) == (
+        "in the file's order, lengths mixed, run as 8 length-sorted micro-batches"
+    )
 
 
 def test_the_course_dev_set_is_recognised_by_content(a5_data_dir):
