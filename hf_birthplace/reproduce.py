@@ -11,7 +11,8 @@ Stages (each skipped when its output is complete, each training resumed from its
 Every stage trains with the original's optimiser groups (`weight_decay_groups="original"`: weight decay on every
 parameter but the biases) and the original's batches: the file's order, the same examples in a batch every epoch,
 each step's loss over all its targets (`train_sampling_strategy="sequential"`, `group_by_length=False`), run as
-length-sorted micro-batches that give the same gradient for less compute (`micro_batches`). A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per
+length-sorted micro-batches that give the same gradient for less compute (`micro_batches`); see
+`trainer.ORIGINAL_CODE_ARGS`. A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per
 stage, e.g. for the CPU-budget recipe or a smoke run: {"model": {...}, "pretrain": {...}, "finetune_pretrained":
 {...}, "finetune_scratch": {...}}.
 Every stage's wall time (summed over the runs it took, interrupted ones up to their last checkpoint), the machine and

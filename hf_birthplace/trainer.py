@@ -298,6 +298,8 @@ class CharTrainer(Trainer):
         self._target_tokens += int((inputs["labels"] != -100).sum())
         if self.args.micro_batches == 1 or return_outputs or not model.training:
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        if not self.model_accepts_loss_kwargs:
+            raise ValueError("micro_batches: the model's forward must take num_items_in_batch (the batch's targets)")
         if num_items_in_batch is None:
             num_items_in_batch = int((inputs["labels"][:, 1:] != -100).sum())
         # Each piece's loss is its target sum over the whole batch's target count: the pieces add up to the batch's.
