@@ -6,6 +6,7 @@ from torch import nn
 
 from hf_birthplace import CharGPTForCausalLM
 from hf_birthplace.conversion import _rename
+from hf_birthplace.data import CharCollator
 from hf_birthplace.trainer import (
     FINAL_TOKENS_EPOCHS,
     WARMUP_TOKENS,
@@ -96,16 +97,14 @@ def test_unknown_weight_decay_groups_is_an_error(tmp_path):
 
 
 def _padded_batch(vocab_size, lengths, width, seed=0):
-    """A right-padded pretraining-like batch: random ids, every real position a target."""
+    """A pretraining-like batch padded to `width` by the package's collator: random ids, every real position a
+    target."""
     g = torch.Generator().manual_seed(seed)
-    input_ids = torch.zeros(len(lengths), width, dtype=torch.long)
-    labels = torch.full((len(lengths), width), -100)
-    attention_mask = torch.zeros(len(lengths), width, dtype=torch.long)
-    for row, n in enumerate(lengths):
-        input_ids[row, :n] = torch.randint(3, vocab_size, (n,), generator=g)
-        labels[row, :n] = input_ids[row, :n]
-        attention_mask[row, :n] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+    examples = []
+    for n in lengths:
+        ids = torch.randint(3, vocab_size, (n,), generator=g).tolist()
+        examples.append({"input_ids": ids, "labels": ids})
+    return CharCollator(pad_to_block_size=True, block_size=width + 1)(examples)
 
 
 def test_length_sorted_pieces_hold_every_example_once_cut_to_their_longest():
