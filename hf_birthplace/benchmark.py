@@ -369,6 +369,8 @@ VARIANTS = {
                 group_by_length=False, micro_batches=4),
         Variant("micro_batches_8", "plain shuffle, each batch run as 8 length-sorted micro-batches (exact)",
                 group_by_length=False, micro_batches=8),
+        Variant("micro_batches_8_bf16", "as micro_batches_8, bf16 autocast", group_by_length=False, micro_batches=8,
+                bf16=True),
         Variant("grouped_eager", "as grouped, eager attention instead of SDPA", attn_implementation="eager"),
         Variant("grouped_causal", "as grouped, no padding mask: SDPA's causal kernel", attention_mask=False),
         Variant("grouped_bf16", "as grouped, bf16 autocast", bf16=True),
