@@ -91,10 +91,16 @@ def run_reproduction(
     recipe: dict | None = None,
     variants=("vanilla", "synthesizer"),
     recipe_source: str = "recipe",
+    stages=None,
 ):
-    """Run (or resume) every stage; `recipe_source` names the recipe (its file) in errors."""
+    """Run (or resume) every stage, or only those named in `stages`; `recipe_source` names the recipe (its file) in
+    errors."""
     recipe = recipe or {}
     check_recipe(recipe, recipe_source)
+    known = stage_names(variants)
+    selected = set(known if stages is None else stages)
+    if not selected <= set(known):
+        raise ValueError(f"unknown stages {sorted(selected - set(known))}; the variants {list(variants)} have {known}")
     os.makedirs(output_dir, exist_ok=True)
     results_path = os.path.join(output_dir, "results.json")
     results = _read_results(results_path)
@@ -115,6 +121,8 @@ def run_reproduction(
 
     def train(name, fn, model_args, args_cls, section):
         out = os.path.join(output_dir, name)
+        if name not in selected:
+            return out
         if not _done(out):
             metrics = fn(model_args, data_args, args_cls(output_dir=out, **{**common, **recipe.get(section, {})}))
             # Summed over every run that this stage resumed from (see CharTrainer's wall clock).
@@ -122,6 +130,8 @@ def run_reproduction(
         return out
 
     def evaluate(name, checkpoint):
+        if name not in selected:
+            return
         for split, path in (("dev", DEV), ("test", TEST)):
             metrics = run_evaluation(
                 EvalArguments(
@@ -133,8 +143,13 @@ def run_reproduction(
             if split == "dev":
                 record(name, dev_accuracy=metrics["accuracy"])
 
-    london = constant_baseline(os.path.join(data_dir, DEV), "London")
-    record("london", dev_accuracy=london["accuracy"])
+    for variant in variants:
+        pretrained = os.path.join(output_dir, f"{variant}.pretrain")
+        if f"{variant}.finetune" in selected and f"{variant}.pretrain" not in selected and not _done(pretrained):
+            raise ValueError(f"{variant}.finetune needs {pretrained}, which is not finished: add {variant}.pretrain")
+    if "london" in selected:
+        london = constant_baseline(os.path.join(data_dir, DEV), "London")
+        record("london", dev_accuracy=london["accuracy"])
     shape = recipe.get("model", {})
     for variant in variants:
         if variant == "vanilla":
@@ -153,6 +168,16 @@ def run_reproduction(
         )
         evaluate(f"{variant}.finetune", finetuned)
     return _read_results(results_path)
+
+
+def stage_names(variants=("vanilla", "synthesizer")) -> list[str]:
+    """Every stage of the table for these attention variants, in the order they run."""
+    names = ["london"]
+    for variant in variants:
+        if variant == "vanilla":
+            names.append("vanilla.nopretrain")
+        names += [f"{variant}.pretrain", f"{variant}.finetune"]
+    return names
 
 
 def _load_json(path: str) -> dict:

@@ -6,6 +6,7 @@ pretraining, vanilla and synthesizer pretrain + finetune; dev accuracy for each,
     python scripts/reproduce.py --data_dir ... --recipe scripts/configs/reproduce_smoke.json   # minutes
     python scripts/reproduce.py --table outputs/reproduce/results.json                         # README table
     python scripts/reproduce.py --progress outputs/reproduce              # epoch, loss, time left of each training
+    python scripts/reproduce.py --data_dir ... --stages vanilla.pretrain,vanilla.finetune   # only these stages
 
 Run it again after an interruption: finished stages are skipped and a training stage resumes from its last
 checkpoint.
@@ -27,6 +28,10 @@ class ReproduceArguments:
     output_dir: str = field(default="outputs/reproduce", metadata={"help": "Checkpoints, predictions, results.json."})
     recipe: str | None = field(default=None, metadata={"help": "JSON overrides per stage (default: the original)."})
     variants: str = field(default="vanilla,synthesizer", metadata={"help": "Comma-separated attention variants."})
+    stages: str | None = field(
+        default=None,
+        metadata={"help": "Comma-separated stages to run, e.g. vanilla.pretrain,vanilla.finetune (default: all)."},
+    )
     table: str | None = field(default=None, metadata={"help": "Only print the markdown table of this results.json."})
     progress: str | None = field(
         default=None,
@@ -53,7 +58,12 @@ def main(args: list[str] | None = None) -> dict:
             with open(a.recipe) as f:
                 recipe = json.load(f)
         results = run_reproduction(
-            a.data_dir, a.output_dir, recipe, variants=tuple(a.variants.split(",")), recipe_source=a.recipe or "recipe"
+            a.data_dir,
+            a.output_dir,
+            recipe,
+            variants=tuple(a.variants.split(",")),
+            recipe_source=a.recipe or "recipe",
+            stages=a.stages.split(",") if a.stages else None,
         )
     print(markdown_table(results))
     return results

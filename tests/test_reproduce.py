@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from hf_birthplace.reproduce import _merge_results, check_recipe, machine, markdown_table, progress, progress_table
+from hf_birthplace.reproduce import (
+    _merge_results,
+    check_recipe,
+    machine,
+    markdown_table,
+    progress,
+    progress_table,
+    run_reproduction,
+    stage_names,
+)
 from hf_birthplace.trainer import ORIGINAL_CODE_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,6 +138,23 @@ def test_the_readme_table_is_the_one_generated_from_the_recorded_results():
     table = readme.split("<!-- reproduce-table -->\n", 1)[1].split("\n<!-- /reproduce-table -->", 1)[0]
     results = json.loads((ROOT / "docs" / "results" / "reproduce" / "results.json").read_text())
     assert table == markdown_table(results), "regenerate: python scripts/reproduce.py --table docs/results/reproduce/results.json"
+
+
+def test_stages_runs_only_the_named_stages_and_keeps_recorded_rows(a5_data_dir, tmp_path):
+    recorded = {"stages": {"vanilla.nopretrain": {"seconds": 3395.3, "dev_accuracy": 0.028}}}
+    (tmp_path / "results.json").write_text(json.dumps(recorded))
+    results = run_reproduction(str(a5_data_dir), str(tmp_path), stages=["london"])
+    assert results["stages"] == {"london": {"dev_accuracy": 0.05}, **recorded["stages"]}
+    assert sorted(os.listdir(tmp_path)) == ["results.json"]  # nothing trained
+
+
+def test_stages_rejects_unknown_names_and_a_finetune_without_its_pretraining(a5_data_dir, tmp_path):
+    assert stage_names(("synthesizer",)) == ["london", "synthesizer.pretrain", "synthesizer.finetune"]
+    with pytest.raises(ValueError, match=r"unknown stages \['vanilla.pretrain'\]"):
+        run_reproduction(str(a5_data_dir), str(tmp_path), variants=("synthesizer",), stages=["vanilla.pretrain"])
+    with pytest.raises(ValueError, match="vanilla.finetune needs .*vanilla.pretrain, which is not finished"):
+        run_reproduction(str(a5_data_dir), str(tmp_path), stages=["vanilla.finetune"])
+    assert not (tmp_path / "vanilla.finetune").exists()
 
 
 @pytest.mark.slow  # ~2 minutes on a quiet 2-core machine: three models answer 937 questions each
