@@ -15,8 +15,8 @@ length-sorted micro-batches that give the same gradient for less compute (`micro
 `trainer.ORIGINAL_CODE_ARGS`. A recipe file (JSON) may override any `TrainingArguments`/`ModelArguments` field per
 stage, e.g. for the CPU-budget recipe or a smoke run: {"model": {...}, "pretrain": {...}, "finetune_pretrained":
 {...}, "finetune_scratch": {...}}.
-Every stage's wall time (summed over the runs it took, interrupted ones up to their last checkpoint), the machine and
-the commit go to `results.json`; `markdown_table` renders it. Two processes may share an output directory, one variant
+Every stage's wall time (summed over the runs it took, interrupted ones up to their last checkpoint) and the machine
+that finished it, the last machine and the commit go to `results.json`; `markdown_table` renders it. Two processes may share an output directory, one variant
 each (`variants=("synthesizer",)` in the second): each merges only the stages it ran into `results.json`.
 """
 
@@ -41,6 +41,8 @@ ROWS = [
 
 
 def machine() -> str:
+    """The GPU's name, or the CPU's model with the vector instructions torch uses (two VMs may share a model name and
+    differ there, e.g. AVX2 and AVX512) and its core count."""
     import torch
 
     if torch.cuda.is_available():
@@ -51,7 +53,7 @@ def machine() -> str:
             name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
     except OSError:
         pass
-    return f"{name}, {os.cpu_count()} CPU cores"
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()}), {os.cpu_count()} CPU cores"
 
 
 def commit() -> str:
@@ -125,8 +127,9 @@ def run_reproduction(
             return out
         if not _done(out):
             metrics = fn(model_args, data_args, args_cls(output_dir=out, **{**common, **recipe.get(section, {})}))
-            # Summed over every run that this stage resumed from (see CharTrainer's wall clock).
-            record(name, seconds=metrics["wall_seconds"])
+            # Summed over every run that this stage resumed from (see CharTrainer's wall clock); the machine is the one
+            # that finished it.
+            record(name, seconds=metrics["wall_seconds"], machine=machine())
         return out
 
     def evaluate(name, checkpoint):
@@ -211,18 +214,27 @@ def _merge_results(path: str, results: dict, stages: set[str]) -> None:
 def markdown_table(results: dict) -> str:
     """The README's results table, from a results.json."""
     stages = results["stages"]
-    lines = ["| model | dev accuracy | training wall time |", "| --- | --- | --- |"]
+    rows = []
     for key, label in ROWS:
         if key not in stages or "dev_accuracy" not in stages[key]:
             continue
-        seconds = stages[key].get("seconds", 0)
+        trained = [key] if key != "london" else []
         if key.endswith(".finetune"):
-            seconds += stages.get(key.replace(".finetune", ".pretrain"), {}).get("seconds", 0)
-        wall = f"{seconds / 3600:.2f} h" if key != "london" else "-"
-        lines.append(f"| {label} | {stages[key]['dev_accuracy'] * 100:.1f}% | {wall} |")
-    lines.append("")
-    lines.append(f"Machine: {results['machine']}; commit {results['commit']}.")
-    return "\n".join(lines)
+            trained.insert(0, key.replace(".finetune", ".pretrain"))
+        seconds = sum(stages.get(name, {}).get("seconds", 0) for name in trained)
+        machines = dict.fromkeys(stages.get(name, {}).get("machine", results["machine"]) for name in trained)
+        wall = f"{seconds / 3600:.2f} h" if trained else "-"
+        rows.append((label, f"{stages[key]['dev_accuracy'] * 100:.1f}%", wall, " + ".join(machines) or "-"))
+    trained_on = {row[3] for row in rows} - {"-"}
+    if len(trained_on) > 1:  # stages trained on different machines: say which
+        lines = ["| model | dev accuracy | training wall time | trained on |", "| --- | --- | --- | --- |"]
+        lines += [f"| {' | '.join(row)} |" for row in rows]
+        footer = f"Commit {results['commit']}."
+    else:
+        lines = ["| model | dev accuracy | training wall time |", "| --- | --- | --- |"]
+        lines += [f"| {' | '.join(row[:3])} |" for row in rows]
+        footer = f"Machine: {next(iter(trained_on), results['machine'])}; commit {results['commit']}."
+    return "\n".join([*lines, "", footer])
 
 
 TRAINING_STAGES = (

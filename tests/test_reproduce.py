@@ -41,6 +41,30 @@ def test_markdown_table_adds_pretraining_time_to_finetuned_rows():
     assert "synthesizer" not in table and "test box; commit abc123" in table
 
 
+def test_markdown_table_names_each_rows_machines_when_stages_trained_on_different_ones():
+    results = {
+        "machine": "new box",
+        "commit": "abc123",
+        "stages": {
+            "london": {"dev_accuracy": 0.05},
+            "vanilla.nopretrain": {"dev_accuracy": 0.028, "seconds": 3600, "machine": "old box"},
+            "vanilla.pretrain": {"seconds": 7200, "machine": "new box"},
+            "vanilla.finetune": {"dev_accuracy": 0.25, "seconds": 1800, "machine": "new box"},
+            "synthesizer.pretrain": {"seconds": 7200, "machine": "old box"},
+            "synthesizer.finetune": {"dev_accuracy": 0.1, "seconds": 1800, "machine": "new box"},
+        },
+    }
+    table = markdown_table(results)
+    assert "| London baseline | 5.0% | - | - |" in table
+    assert "| vanilla, no pretraining | 2.8% | 1.00 h | old box |" in table
+    assert "| vanilla, pretrain + finetune | 25.0% | 2.50 h | new box |" in table
+    assert "| synthesizer, pretrain + finetune | 10.0% | 2.50 h | old box + new box |" in table
+    assert table.endswith("\nCommit abc123.")
+    for stage in results["stages"].values():
+        stage["machine"] = "new box"
+    assert markdown_table(results).endswith("\nMachine: new box; commit abc123.")
+
+
 def test_two_processes_sharing_an_output_dir_keep_each_others_stages(tmp_path):
     # One process per variant: each read results.json when it started and writes only the stages it ran.
     path = str(tmp_path / "results.json")
@@ -118,7 +142,8 @@ def test_machine_names_the_cpu_model_where_linux_tells_it():
     if not cpuinfo.exists() or torch.cuda.is_available():
         pytest.skip("no /proc/cpuinfo, or a GPU names the machine")
     names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-    assert names and machine() == f"{names[0]}, {os.cpu_count()} CPU cores"
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert names and machine() == f"{names[0]} ({capability}), {os.cpu_count()} CPU cores"
 
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "scripts" / "configs").glob("reproduce_*.json")), ids=lambda p: p.name)
