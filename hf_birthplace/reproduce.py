@@ -16,8 +16,9 @@ length-sorted micro-batches that give the same gradient for less compute (`micro
 stage, e.g. for the CPU-budget recipe or a smoke run: {"model": {...}, "pretrain": {...}, "finetune_pretrained":
 {...}, "finetune_scratch": {...}}.
 Every stage's wall time (summed over the runs it took, interrupted ones up to their last checkpoint) and the machine
-that finished it, the last machine and the commit go to `results.json`; `markdown_table` renders it. Two processes may share an output directory, one variant
-each (`variants=("synthesizer",)` in the second): each merges only the stages it ran into `results.json`.
+that finished it, the last machine and the commit go to `results.json`; `markdown_table` renders it. `stages` runs
+only the named stages and keeps the others' rows. Two processes may share an output directory, one variant each
+(`variants=("synthesizer",)` in the second): each merges only the stages it ran into `results.json`.
 """
 
 import json
