@@ -19,11 +19,14 @@ Every stage's wall time (summed over the runs it took, interrupted ones up to th
 that finished it, the last machine and the commit go to `results.json`; `markdown_table` renders it. `stages` runs
 only the named stages and keeps the others' rows. Two processes may share an output directory, one variant each
 (`variants=("synthesizer",)` in the second): each merges only the stages it ran into `results.json`.
+`continue_from` seeds the output directory from a copy of another run's (e.g. one committed from another machine), so
+that the run continues from that copy's newest checkpoints.
 """
 
 import json
 import os
 import platform
+import shutil
 import subprocess
 
 from transformers.trainer_utils import get_last_checkpoint
@@ -95,9 +98,10 @@ def run_reproduction(
     variants=("vanilla", "synthesizer"),
     recipe_source: str = "recipe",
     stages=None,
+    continue_from: str | None = None,
 ):
     """Run (or resume) every stage, or only those named in `stages`; `recipe_source` names the recipe (its file) in
-    errors."""
+    errors; `continue_from`, a directory laid out as `output_dir` is, seeds it first (see `seed_output_dir`)."""
     recipe = recipe or {}
     check_recipe(recipe, recipe_source)
     known = stage_names(variants)
@@ -105,6 +109,8 @@ def run_reproduction(
     if not selected <= set(known):
         raise ValueError(f"unknown stages {sorted(selected - set(known))}; the variants {list(variants)} have {known}")
     os.makedirs(output_dir, exist_ok=True)
+    if continue_from:
+        seed_output_dir(continue_from, output_dir, [name for name in known if name in selected])
     results_path = os.path.join(output_dir, "results.json")
     results = _read_results(results_path)
     results.update(machine=machine(), commit=commit(), data_dir=data_dir, recipe=recipe)
@@ -172,6 +178,42 @@ def run_reproduction(
         )
         evaluate(f"{variant}.finetune", finetuned)
     return _read_results(results_path)
+
+
+def _step(checkpoint: str) -> int:
+    return int(checkpoint.rsplit("-", 1)[1])
+
+
+def seed_output_dir(source: str, output_dir: str, stages) -> list[str]:
+    """Copy into `output_dir` what another copy of a run holds and it lacks; returns the checkpoints copied.
+
+    For each unfinished training stage of `stages`, `source`'s newest checkpoint when it is newer than `output_dir`'s
+    (a resumed stage continues from the newest); and the rows of `source`'s results.json that `output_dir`'s lacks (a
+    stage recorded there, e.g. `--stages` leaving it out, keeps its row). Nothing of `output_dir` is overwritten.
+    """
+    if not os.path.isdir(source):
+        raise ValueError(f"continue_from: no directory {source}")
+    copied = []
+    for name in stages:
+        theirs_dir, ours_dir = os.path.join(source, name), os.path.join(output_dir, name)
+        if name not in TRAINING_STAGES or not os.path.isdir(theirs_dir) or _done(ours_dir):
+            continue
+        theirs = get_last_checkpoint(theirs_dir)
+        ours = get_last_checkpoint(ours_dir) if os.path.isdir(ours_dir) else None
+        if theirs is None or (ours is not None and _step(ours) >= _step(theirs)):
+            continue
+        target = os.path.join(ours_dir, os.path.basename(theirs))
+        shutil.copytree(theirs, target)
+        copied.append(target)
+    recorded = _read_results(os.path.join(source, "results.json"))
+    results_path = os.path.join(output_dir, "results.json")
+    results = _read_results(results_path)
+    missing = set(recorded.get("stages", {})) - set(results["stages"])
+    if missing:
+        merged = {**{k: v for k, v in recorded.items() if k != "stages"}, **results}
+        merged["stages"] = {**results["stages"], **{name: recorded["stages"][name] for name in missing}}
+        _merge_results(results_path, merged, missing)
+    return copied
 
 
 def stage_names(variants=("vanilla", "synthesizer")) -> list[str]:

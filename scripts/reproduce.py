@@ -7,6 +7,7 @@ pretraining, vanilla and synthesizer pretrain + finetune; dev accuracy for each,
     python scripts/reproduce.py --table outputs/reproduce/results.json                         # README table
     python scripts/reproduce.py --progress outputs/reproduce              # epoch, loss, time left of each training
     python scripts/reproduce.py --data_dir ... --stages vanilla.pretrain,vanilla.finetune   # only these stages
+    python scripts/reproduce.py --data_dir ... --continue_from docs/results/reproduce   # from its committed checkpoints
 
 Run it again after an interruption: finished stages are skipped and a training stage resumes from its last
 checkpoint.
@@ -31,6 +32,13 @@ class ReproduceArguments:
     stages: str | None = field(
         default=None,
         metadata={"help": "Comma-separated stages to run, e.g. vanilla.pretrain,vanilla.finetune (default: all)."},
+    )
+    continue_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "First copy in what this copy of a run's output directory holds and --output_dir lacks: newer "
+            "checkpoints of the stages to run, rows of results.json (e.g. docs/results/reproduce)."
+        },
     )
     table: str | None = field(default=None, metadata={"help": "Only print the markdown table of this results.json."})
     progress: str | None = field(
@@ -64,6 +72,7 @@ def main(args: list[str] | None = None) -> dict:
             variants=tuple(a.variants.split(",")),
             recipe_source=a.recipe or "recipe",
             stages=a.stages.split(",") if a.stages else None,
+            continue_from=a.continue_from,
         )
     print(markdown_table(results))
     return results

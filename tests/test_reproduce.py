@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from hf_birthplace.evaluation import load_checkpoint
 from hf_birthplace.reproduce import (
     _merge_results,
     check_recipe,
@@ -16,6 +17,7 @@ from hf_birthplace.reproduce import (
     progress,
     progress_table,
     run_reproduction,
+    seed_output_dir,
     stage_names,
 )
 from hf_birthplace.trainer import ORIGINAL_CODE_ARGS
@@ -135,6 +137,47 @@ def test_progress_names_a_truncated_trainer_state(tmp_path):
     (folder / "trainer_state.json").write_text('{"epoch": 1.0, "log_hi')
     with pytest.raises(ValueError, match=r"checkpoint-23/trainer_state.json: not valid JSON"):
         progress(str(tmp_path))
+
+
+def test_seed_output_dir_copies_only_newer_checkpoints_and_missing_rows(tmp_path):
+    source, out = tmp_path / "committed", tmp_path / "out"
+    _trainer_state(source / "vanilla.pretrain" / "checkpoint-230", 10.0, 650, [(10.0, 2.9, 600.0)], 601.0)
+    (source / "vanilla.pretrain" / "checkpoint-230" / "optimizer.pt").write_bytes(b"adam")
+    _trainer_state(source / "synthesizer.pretrain" / "checkpoint-230", 10.0, 650, [(10.0, 2.1, 600.0)], 601.0)
+    recorded = {"london": {"dev_accuracy": 0.05}, "vanilla.nopretrain": {"dev_accuracy": 0.028}}
+    (source / "results.json").write_text(json.dumps({"machine": "old box", "stages": recorded}))
+    _trainer_state(out / "vanilla.pretrain" / "checkpoint-23", 1.0, 650, [(1.0, 3.7, 60.0)], 61.0)  # older: seeded
+    _trainer_state(out / "synthesizer.pretrain" / "checkpoint-460", 20.0, 650, [(20.0, 1.9, 1200.0)], 1201.0)  # newer
+    (out / "results.json").write_text(json.dumps({"machine": "new box", "stages": {"london": {"dev_accuracy": 0.5}}}))
+
+    stages = ["london", "vanilla.nopretrain", "vanilla.pretrain", "vanilla.finetune", "synthesizer.pretrain"]
+    copied = seed_output_dir(str(source), str(out), stages)
+
+    assert copied == [str(out / "vanilla.pretrain" / "checkpoint-230")]
+    assert (out / "vanilla.pretrain" / "checkpoint-230" / "optimizer.pt").read_bytes() == b"adam"
+    assert [row["stage"] for row in progress(str(out)) if row["epoch"] == 10.0] == ["vanilla.pretrain"]
+    assert not (out / "synthesizer.pretrain" / "checkpoint-230").exists()
+    results = json.loads((out / "results.json").read_text())
+    assert results["machine"] == "new box"
+    assert results["stages"] == {"london": {"dev_accuracy": 0.5}, "vanilla.nopretrain": {"dev_accuracy": 0.028}}
+    assert seed_output_dir(str(source), str(out), stages) == []  # seeding twice copies nothing more
+    with pytest.raises(ValueError, match="no directory"):
+        seed_output_dir(str(tmp_path / "nowhere"), str(out), stages)
+
+
+COMMITTED_CHECKPOINTS = sorted(ROOT.glob("docs/results/reproduce/*.pretrain/checkpoint-*"))
+
+
+@pytest.mark.parametrize("checkpoint", COMMITTED_CHECKPOINTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_committed_checkpoints_of_the_faithful_run_are_complete_and_resumable(checkpoint):
+    # `--continue_from docs/results/reproduce` resumes from these; a missing optimizer state would restart Adam.
+    names = {p.name for p in checkpoint.iterdir()}
+    assert {"model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= names
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    assert state["global_step"] == int(checkpoint.name.split("-")[1])
+    assert state["num_train_epochs"] == 650
+    model, _ = load_checkpoint(str(checkpoint))
+    assert model.config.attention_type == checkpoint.parent.name.split(".")[0]
 
 
 def test_machine_names_the_cpu_model_where_linux_tells_it():
