@@ -32,9 +32,9 @@ reproduce-side-by-side: setup
 	OMP_NUM_THREADS=1 $(REPRODUCE) --variants synthesizer; synthesizer=$$?; \
 	wait $$vanilla && test $$synthesizer -eq 0
 
-# The project's own faithful run, continued from the checkpoints committed to docs/results/reproduce/ (a machine's
-# outputs/ does not outlive it): each pretraining resumes from the newer of its committed and local checkpoints; the
-# recorded rows (London, no pretraining) are kept, not rerun.
+# A faithful run continued from a copy of its output directory in docs/results/reproduce/ (a machine's outputs/ does
+# not outlive it): each pretraining resumes from the newer of the copy's and the local checkpoints; the recorded rows
+# (London, no pretraining) are kept, not rerun.
 CONTINUE = $(REPRODUCE) --continue_from docs/results/reproduce
 
 reproduce-continue: setup
