@@ -4,7 +4,7 @@ PYTHON ?= python3
 DATA_DIR ?= ../shared/data/cs224n-a5
 OUT ?= outputs
 
-.PHONY: setup test test-slow demo reproduce reproduce-side-by-side reproduce-continue benchmark
+.PHONY: setup test test-slow demo reproduce reproduce-side-by-side reproduce-continue reproduce-save benchmark
 
 # torch first, pinned: asking pip for plain `torch` with none installed pulls a multi-GB CUDA build.
 setup:
@@ -41,6 +41,11 @@ reproduce-continue: setup
 	OMP_NUM_THREADS=1 $(CONTINUE) --variants vanilla --stages vanilla.pretrain,vanilla.finetune & vanilla=$$!; \
 	OMP_NUM_THREADS=1 $(CONTINUE) --variants synthesizer --stages synthesizer.pretrain,synthesizer.finetune; \
 	synthesizer=$$?; wait $$vanilla && test $$synthesizer -eq 0
+
+# The newest checkpoint of each unfinished pretraining under $(OUT)/reproduce, copied into docs/results/reproduce with
+# the optimizer state in bfloat16 (~26 MB each), to commit before the machine goes; reproduce-continue reads it back.
+reproduce-save:
+	$(PYTHON) scripts/reproduce.py --output_dir $(OUT)/reproduce --export_to docs/results/reproduce
 
 benchmark: setup
 	$(PYTHON) scripts/benchmark.py --data_dir $(DATA_DIR)

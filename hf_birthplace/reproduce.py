@@ -20,7 +20,8 @@ that finished it, the last machine and the commit go to `results.json`; `markdow
 only the named stages and keeps the others' rows. Two processes may share an output directory, one variant each
 (`variants=("synthesizer",)` in the second): each merges only the stages it ran into `results.json`.
 `continue_from` seeds the output directory from a copy of another run's (e.g. one committed from another machine), so
-that the run continues from that copy's newest checkpoints.
+that the run continues from that copy's newest checkpoints; `export_checkpoints` writes such a copy, small enough to
+commit.
 """
 
 import json
@@ -214,6 +215,49 @@ def seed_output_dir(source: str, output_dir: str, stages) -> list[str]:
         merged["stages"] = {**results["stages"], **{name: recorded["stages"][name] for name in missing}}
         _merge_results(results_path, merged, missing)
     return copied
+
+
+def compact_checkpoint(checkpoint: str, target: str) -> None:
+    """Copy a Trainer checkpoint with the optimizer's moments in bfloat16: half its size (~26 MB instead of ~39 MB for
+    4 layers x 256), small enough to commit. torch casts an optimizer's saved state to its parameters' dtype on
+    loading, so resuming from the copy needs nothing else; Adam's moments lose precision beyond bfloat16's 8 bits, the
+    weights, the schedule's step and the random states none."""
+    import torch
+
+    if os.path.exists(target):
+        raise ValueError(f"compact_checkpoint: {target} exists")
+    optimizer = os.path.join(checkpoint, "optimizer.pt")
+    if not os.path.isfile(optimizer) or not os.path.isfile(os.path.join(checkpoint, "trainer_state.json")):
+        raise ValueError(f"compact_checkpoint: {checkpoint} has no optimizer.pt or trainer_state.json (being written?)")
+    shutil.copytree(checkpoint, target, ignore=shutil.ignore_patterns("optimizer.pt"))
+    state = torch.load(optimizer, map_location="cpu", weights_only=True)
+    for moments in state["state"].values():
+        for key, value in moments.items():
+            if key != "step" and torch.is_tensor(value) and value.is_floating_point():
+                moments[key] = value.to(torch.bfloat16)
+    torch.save(state, os.path.join(target, "optimizer.pt"))
+
+
+def export_checkpoints(output_dir: str, dest: str, stages) -> list[str]:
+    """Put each unfinished training stage's newest checkpoint under `output_dir` into `dest` (laid out as `output_dir`
+    is, e.g. docs/results/reproduce) as a `compact_checkpoint`, replacing dest's older ones of that stage; returns the
+    checkpoints written. `seed_output_dir` (`--continue_from dest`) reads them back on another machine."""
+    written = []
+    for name in stages:
+        ours_dir, theirs_dir = os.path.join(output_dir, name), os.path.join(dest, name)
+        if name not in TRAINING_STAGES or not os.path.isdir(ours_dir) or _done(ours_dir):
+            continue
+        ours = get_last_checkpoint(ours_dir)
+        theirs = get_last_checkpoint(theirs_dir) if os.path.isdir(theirs_dir) else None
+        if ours is None or (theirs is not None and _step(theirs) >= _step(ours)):
+            continue
+        target = os.path.join(theirs_dir, os.path.basename(ours))
+        compact_checkpoint(ours, target)
+        for old in os.listdir(theirs_dir):
+            if old.startswith("checkpoint-") and os.path.join(theirs_dir, old) != target:
+                shutil.rmtree(os.path.join(theirs_dir, old))
+        written.append(target)
+    return written
 
 
 def stage_names(variants=("vanilla", "synthesizer")) -> list[str]:

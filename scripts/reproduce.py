@@ -8,6 +8,7 @@ pretraining, vanilla and synthesizer pretrain + finetune; dev accuracy for each,
     python scripts/reproduce.py --progress outputs/reproduce              # epoch, loss, time left of each training
     python scripts/reproduce.py --data_dir ... --stages vanilla.pretrain,vanilla.finetune   # only these stages
     python scripts/reproduce.py --data_dir ... --continue_from docs/results/reproduce   # from its committed checkpoints
+    python scripts/reproduce.py --export_to docs/results/reproduce     # the newest checkpoints, compact, to commit
 
 Run it again after an interruption: finished stages are skipped and a training stage resumes from its last
 checkpoint.
@@ -17,7 +18,14 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from hf_birthplace.reproduce import markdown_table, progress, progress_table, run_reproduction
+from hf_birthplace.reproduce import (
+    export_checkpoints,
+    markdown_table,
+    progress,
+    progress_table,
+    run_reproduction,
+    stage_names,
+)
 from hf_birthplace.training import DATA_DIR_ENV, parse_args
 
 
@@ -40,6 +48,13 @@ class ReproduceArguments:
             "checkpoints of the stages to run, rows of results.json (e.g. docs/results/reproduce)."
         },
     )
+    export_to: str | None = field(
+        default=None,
+        metadata={
+            "help": "Only copy the newest checkpoint of each unfinished training stage under --output_dir into this "
+            "directory, its optimizer state in bfloat16 (half the size), for --continue_from on another machine."
+        },
+    )
     table: str | None = field(default=None, metadata={"help": "Only print the markdown table of this results.json."})
     progress: str | None = field(
         default=None,
@@ -55,6 +70,11 @@ def main(args: list[str] | None = None) -> dict:
         rows = progress(a.progress)
         print(progress_table(rows))
         return {"progress": rows}
+    if a.export_to:
+        stages = a.stages.split(",") if a.stages else stage_names(tuple(a.variants.split(",")))
+        written = export_checkpoints(a.output_dir, a.export_to, stages)
+        print("\n".join(written) or f"nothing newer than {a.export_to} holds")
+        return {"exported": written}
     if a.table:
         with open(a.table) as f:
             results = json.load(f)

@@ -12,6 +12,7 @@ from hf_birthplace.evaluation import load_checkpoint
 from hf_birthplace.reproduce import (
     _merge_results,
     check_recipe,
+    export_checkpoints,
     machine,
     markdown_table,
     progress,
@@ -163,6 +164,42 @@ def test_seed_output_dir_copies_only_newer_checkpoints_and_missing_rows(tmp_path
     assert seed_output_dir(str(source), str(out), stages) == []  # seeding twice copies nothing more
     with pytest.raises(ValueError, match="no directory"):
         seed_output_dir(str(tmp_path / "nowhere"), str(out), stages)
+
+
+def _checkpoint_with_adam(folder: Path, epoch: float) -> None:
+    _trainer_state(folder, epoch, 650, [(epoch, 2.0, 60.0 * epoch)], 60.0 * epoch)
+    layer = torch.nn.Linear(4, 3)
+    optimizer = torch.optim.AdamW(layer.parameters())
+    layer(torch.ones(2, 4)).sum().backward()
+    optimizer.step()
+    torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+
+
+def test_export_checkpoints_writes_each_unfinished_stages_newest_compact_and_drops_older_copies(tmp_path):
+    out, dest = tmp_path / "out", tmp_path / "committed"
+    for step in (230, 253):
+        _checkpoint_with_adam(out / "vanilla.pretrain" / f"checkpoint-{step}", step / 23)
+    _checkpoint_with_adam(out / "synthesizer.pretrain" / "checkpoint-46", 2.0)
+    _checkpoint_with_adam(dest / "synthesizer.pretrain" / "checkpoint-69", 3.0)  # the copy is newer: kept
+    _checkpoint_with_adam(dest / "vanilla.pretrain" / "checkpoint-23", 1.0)  # older: replaced
+    _checkpoint_with_adam(out / "vanilla.nopretrain" / "checkpoint-9", 1.0)
+    (out / "vanilla.nopretrain" / "model.safetensors").write_bytes(b"")  # finished: nothing to continue
+
+    written = export_checkpoints(str(out), str(dest), stage_names())
+
+    assert written == [str(dest / "vanilla.pretrain" / "checkpoint-253")]
+    assert sorted(p.name for p in (dest / "vanilla.pretrain").iterdir()) == ["checkpoint-253"]
+    assert sorted(p.name for p in (dest / "synthesizer.pretrain").iterdir()) == ["checkpoint-69"]
+    assert not (dest / "vanilla.nopretrain").exists()
+    state = torch.load(dest / "vanilla.pretrain" / "checkpoint-253" / "optimizer.pt", weights_only=True)["state"]
+    assert {key: value.dtype for key, value in state[0].items()} == {
+        "step": torch.float32, "exp_avg": torch.bfloat16, "exp_avg_sq": torch.bfloat16
+    }
+    assert export_checkpoints(str(out), str(dest), stage_names()) == []  # nothing newer the second time
+    elsewhere = tmp_path / "elsewhere"
+    assert seed_output_dir(str(dest), str(elsewhere), stage_names()) == [
+        str(elsewhere / "vanilla.pretrain" / "checkpoint-253"), str(elsewhere / "synthesizer.pretrain" / "checkpoint-69")
+    ]
 
 
 COMMITTED_CHECKPOINTS = sorted(ROOT.glob("docs/results/reproduce/*.pretrain/checkpoint-*"))
