@@ -185,6 +185,15 @@ def _step(checkpoint: str) -> int:
     return int(checkpoint.rsplit("-", 1)[1])
 
 
+def _newer_checkpoint(source_dir: str, target_dir: str) -> str | None:
+    """`source_dir`'s newest checkpoint when `target_dir` (either may be missing) has none as new, else None."""
+    source = get_last_checkpoint(source_dir) if os.path.isdir(source_dir) else None
+    target = get_last_checkpoint(target_dir) if os.path.isdir(target_dir) else None
+    if source is None or (target is not None and _step(target) >= _step(source)):
+        return None
+    return source
+
+
 def seed_output_dir(source: str, output_dir: str, stages) -> list[str]:
     """Copy into `output_dir` what another copy of a run holds and it lacks; returns the checkpoints copied.
 
@@ -197,11 +206,8 @@ def seed_output_dir(source: str, output_dir: str, stages) -> list[str]:
     copied = []
     for name in stages:
         theirs_dir, ours_dir = os.path.join(source, name), os.path.join(output_dir, name)
-        if name not in TRAINING_STAGES or not os.path.isdir(theirs_dir) or _done(ours_dir):
-            continue
-        theirs = get_last_checkpoint(theirs_dir)
-        ours = get_last_checkpoint(ours_dir) if os.path.isdir(ours_dir) else None
-        if theirs is None or (ours is not None and _step(ours) >= _step(theirs)):
+        theirs = _newer_checkpoint(theirs_dir, ours_dir)
+        if name not in TRAINING_STAGES or theirs is None or _done(ours_dir):
             continue
         target = os.path.join(ours_dir, os.path.basename(theirs))
         shutil.copytree(theirs, target)
@@ -245,11 +251,8 @@ def export_checkpoints(output_dir: str, dest: str, stages) -> list[str]:
     written = []
     for name in stages:
         ours_dir, theirs_dir = os.path.join(output_dir, name), os.path.join(dest, name)
-        if name not in TRAINING_STAGES or not os.path.isdir(ours_dir) or _done(ours_dir):
-            continue
-        ours = get_last_checkpoint(ours_dir)
-        theirs = get_last_checkpoint(theirs_dir) if os.path.isdir(theirs_dir) else None
-        if ours is None or (theirs is not None and _step(theirs) >= _step(ours)):
+        ours = _newer_checkpoint(ours_dir, theirs_dir)
+        if name not in TRAINING_STAGES or ours is None or _done(ours_dir):
             continue
         target = os.path.join(theirs_dir, os.path.basename(ours))
         compact_checkpoint(ours, target)
