@@ -15,11 +15,18 @@ training lines first):
     python scripts/accuracy_vs_epochs.py --data_dir ../shared/data/cs224n-a5 \
         --pretrain_dir outputs/better_4x256/vanilla.pretrain --output_dir outputs/better_4x256/vanilla.rank_curve \
         --readout rank --rank_pmi_weight 0.25
+
+`--original_code_args` fine-tunes as `make reproduce` does, so a faithful run's saved models give its result early:
+
+    python scripts/accuracy_vs_epochs.py --data_dir ../shared/data/cs224n-a5 \
+        --pretrain_dir outputs/reproduce/vanilla.pretrain --output_dir outputs/faithful_finetune/vanilla \
+        --original_code_args --epochs 200
 """
 
 from dataclasses import dataclass, field
 
 from hf_birthplace.reproduce import accuracy_against_epochs
+from hf_birthplace.trainer import ORIGINAL_CODE_ARGS
 from hf_birthplace.training import DataArguments, parse_args
 
 
@@ -32,6 +39,11 @@ class CurveArguments:
     num_train_epochs: float = field(default=10, metadata={"help": "Fine-tuning epochs (original: 10)."})
     per_device_train_batch_size: int = field(default=256, metadata={"help": "Fine-tuning batch size (original: 256)."})
     seed: int = field(default=0, metadata={"help": "Seed of every fine-tuning run."})
+    original_code_args: bool = field(
+        default=False,
+        metadata={"help": "Fine-tune as `make reproduce` does: also trainer.ORIGINAL_CODE_ARGS (the original's weight-"
+                          "decay groups, batches in the file's order); a faithful run's result before it finishes."},
+    )
     readout: str = field(
         default="finetune",
         metadata={"help": "How each model answers: fine-tuned, or ranking the training file's places.",
@@ -54,6 +66,7 @@ def main(args: list[str] | None = None) -> dict:
         "num_train_epochs": curve_args.num_train_epochs,
         "per_device_train_batch_size": curve_args.per_device_train_batch_size,
         "seed": curve_args.seed,
+        **(ORIGINAL_CODE_ARGS if curve_args.original_code_args else {}),
     }
     rank = {"prompt": curve_args.rank_prompt, "pmi_weight": curve_args.rank_pmi_weight}
     return accuracy_against_epochs(

@@ -268,6 +268,17 @@ def test_accuracy_against_epochs_scores_every_saved_epoch_and_resumes(tiny_world
     monkeypatch.setattr(reproduce, "finetune_quietly", lambda *a, **k: calls.append(a))
     assert script_main("accuracy_vs_epochs")(args)["points"] == results["points"] and calls == []
 
+    # --original_code_args fine-tunes as make reproduce does, and the JSON says so.
+    monkeypatch.undo()
+    real_finetune = reproduce.finetune_quietly
+    monkeypatch.setattr(reproduce, "finetune_quietly", lambda *a, **k: calls.append(k) or real_finetune(*a, **k))
+    args[args.index(str(out))] = str(tmp_path / "faithful")
+    faithful = script_main("accuracy_vs_epochs")(
+        args + ["--epochs", "2", "--original_code_args", "--per_device_train_batch_size", "8"])
+    assert [p["epoch"] for p in faithful["points"]] == [2] and len(calls) == 1
+    assert calls[0].items() >= ORIGINAL_CODE_ARGS.items()
+    assert faithful["readout"]["finetune"].items() >= ORIGINAL_CODE_ARGS.items()
+
 
 def test_accuracy_against_epochs_can_rank_places_with_an_epoch_offset(tiny_world, tmp_path, monkeypatch):
     import hf_birthplace.reproduce as reproduce
