@@ -107,8 +107,8 @@ def score(predictions: list[str], references: list[str]) -> dict:
 
 
 def correct_line(result: dict) -> str:
-    """The original's summary line."""
-    return f"Correct: {result['correct']} out of {result['total']}: {result['accuracy'] * 100}%"
+    """The original's summary line (the percentage rounded, so 18 of 500 reads 3.6% and not 3.5999999999999996%)."""
+    return f"Correct: {result['correct']} out of {result['total']}: {round(result['accuracy'] * 100, 4)}%"
 
 
 def write_predictions(path: str, predictions: list[Prediction]) -> None:

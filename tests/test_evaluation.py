@@ -5,6 +5,7 @@ from hf_birthplace.evaluation import (
     ABSTAIN,
     EvalLine,
     constant_baseline,
+    correct_line,
     evaluate_lines,
     predict_places,
     read_eval_lines,
@@ -113,3 +114,7 @@ def test_constant_baseline(tmp_path, capsys):
     path.write_text("Where was A born?\tLondon\nWhere was B born?\tParis\n", encoding="utf-8")
     assert constant_baseline(str(path), "London")["accuracy"] == 0.5
     assert "Correct: 1 out of 2: 50.0%" in capsys.readouterr().out
+
+
+def test_correct_line_rounds_the_percentage():
+    assert correct_line({"correct": 18, "total": 500, "accuracy": 18 / 500}) == "Correct: 18 out of 500: 3.6%"
