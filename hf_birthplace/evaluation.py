@@ -12,6 +12,7 @@ answer the model retrieved from one it made up (see `hf_birthplace.analysis.know
 import json
 import logging
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -104,6 +105,24 @@ def predict_places(
 def score(predictions: list[str], references: list[str]) -> dict:
     """Exact-match accuracy through the package's offline `evaluate` metric."""
     return load_place_accuracy().compute(predictions=predictions, references=references)
+
+
+def answer_statistics(predictions: list[str], references: list[str]) -> dict:
+    """Does the answer depend on the person? How many distinct answers, the most frequent one and its count, the
+    number right, and `expected_correct_if_shuffled`: what the same multiset of answers would get right in expectation
+    if shuffled among the people (sum over places of answer count x gold count / lines). Right answers above it come
+    from the name, not from answering frequent places."""
+    if len(predictions) != len(references) or not references:
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    answers, gold = Counter(predictions), Counter(references)
+    top, top_count = answers.most_common(1)[0]
+    return {
+        "distinct_answers": len(answers),
+        "most_frequent_answer": top,
+        "its_count": top_count,
+        "correct": sum(p == r for p, r in zip(predictions, references)),
+        "expected_correct_if_shuffled": round(sum(n * gold[place] for place, n in answers.items()) / len(references), 2),
+    }
 
 
 def correct_line(result: dict) -> str:

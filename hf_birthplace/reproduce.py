@@ -32,7 +32,15 @@ import subprocess
 
 from transformers.trainer_utils import get_last_checkpoint
 
-from .evaluation import EvalArguments, constant_baseline, load_checkpoint, run_evaluation, write_json
+from .evaluation import (
+    EvalArguments,
+    answer_statistics,
+    constant_baseline,
+    load_checkpoint,
+    read_eval_lines,
+    run_evaluation,
+    write_json,
+)
 from .trainer import ORIGINAL_CODE_ARGS, FinetuningArguments, PretrainingArguments, saved_wall_seconds
 from .training import DataArguments, ModelArguments, finetune, finetune_quietly, pretrain, resolve_path
 
@@ -407,6 +415,7 @@ def accuracy_against_epochs(
     (`hf_birthplace.ranking`): no training, a minute or two per model. `epoch_offset` is how many epochs the run's
     starting checkpoint had already been pretrained (a continued run), added to every epoch reported. `epochs` keeps
     only those saved models (the run's own numbering).
+    Each point also carries `evaluation.answer_statistics` of its answers (does the answer depend on the person?).
     A checkpoint already scored is skipped, so an interrupted study resumes. Writes
     `output_dir/accuracy_vs_epochs.json` and `.png` (dev accuracy and the pretraining loss against epochs) and returns
     the JSON.
@@ -435,6 +444,7 @@ def accuracy_against_epochs(
             raise ValueError(f"{pretrain_dir}: no model saved at epochs {missing}; saved: {sorted(models)}")
         models = {epoch: models[epoch] for epoch in epochs}
     dev_path = resolve_path(dev_path, data_args.data_dir)
+    gold_lines = read_eval_lines(dev_path)
     if rank_settings is not None:
         places = read_places(resolve_path(data_args.finetune_corpus_path, data_args.data_dir))
     points = []
@@ -455,7 +465,10 @@ def accuracy_against_epochs(
                 )
             )
         with open(metrics_path) as f:
-            points.append({"epoch": epoch + epoch_offset, "dev_accuracy": json.load(f)["accuracy"]})
+            point = {"epoch": epoch + epoch_offset, "dev_accuracy": json.load(f)["accuracy"]}
+        with open(os.path.join(out, "dev.predictions"), encoding="utf-8") as f:
+            answers = f.read().splitlines()
+        points.append({**point, **answer_statistics(answers, [line.gold for line in gold_lines])})
     losses = [
         {"epoch": e["epoch"] + epoch_offset, "loss": e["loss"]}
         for e in state["log_history"]

@@ -4,6 +4,7 @@ import torch
 from hf_birthplace.evaluation import (
     ABSTAIN,
     EvalLine,
+    answer_statistics,
     constant_baseline,
     correct_line,
     evaluate_lines,
@@ -118,3 +119,11 @@ def test_constant_baseline(tmp_path, capsys):
 
 def test_correct_line_rounds_the_percentage():
     assert correct_line({"correct": 18, "total": 500, "accuracy": 18 / 500}) == "Correct: 18 out of 500: 3.6%"
+
+
+def test_answer_statistics_compare_right_answers_with_the_same_answers_shuffled():
+    stats = answer_statistics(["Paris", "Paris", "Rome", "Oslo"], ["Paris", "Rome", "Rome", "Oslo"])
+    assert stats == {"distinct_answers": 3, "most_frequent_answer": "Paris", "its_count": 2, "correct": 3,
+                     "expected_correct_if_shuffled": 1.25}  # (2 x 1 + 1 x 2 + 1 x 1) / 4
+    with pytest.raises(ValueError, match="1 predictions for 2 references"):
+        answer_statistics(["Paris"], ["Paris", "Rome"])

@@ -261,6 +261,7 @@ def test_accuracy_against_epochs_scores_every_saved_epoch_and_resumes(tiny_world
     for point in results["points"]:
         metrics = json.loads((out / f"epoch-{point['epoch']}" / "dev.predictions.metrics.json").read_text())
         assert metrics["total"] == 2 and metrics["accuracy"] == point["dev_accuracy"]
+        assert point["correct"] == 2 * point["dev_accuracy"] and point["distinct_answers"] >= 1
     assert results["pretraining_loss"] and (out / "accuracy_vs_epochs.png").stat().st_size > 0
     assert json.loads((out / "accuracy_vs_epochs.json").read_text()) == results
 
