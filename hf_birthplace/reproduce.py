@@ -494,9 +494,10 @@ def _plot_accuracy_against_epochs(results: dict, path: str) -> None:
     plot_accuracy_curves({title: [results]}, path)
 
 
-def plot_accuracy_curves(curves: dict[str, list[dict]], path: str) -> None:
+def plot_accuracy_curves(curves: dict[str, list[dict]], path: str, styles: dict[str, dict] | None = None) -> None:
     """Dev accuracy (points, left axis) and pretraining loss (thin line, right axis) against epochs, one colour per
-    label; each label's list holds `accuracy_against_epochs` results (a run and its continuations)."""
+    label unless `styles` gives a label its own line style (`color`, `linestyle`); each label's list holds
+    `accuracy_against_epochs` results (a run and its continuations)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -506,13 +507,14 @@ def plot_accuracy_curves(curves: dict[str, list[dict]], path: str) -> None:
     loss_ax = acc_ax.twinx()
     readouts = set()
     for (label, runs), color in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        style = {"color": color, "linestyle": "-", **(styles or {}).get(label, {})}
         points = sorted((p["epoch"], 100 * p["dev_accuracy"]) for r in runs for p in r["points"])
         losses = sorted((e["epoch"], e["loss"]) for r in runs for e in r["pretraining_loss"])
-        acc_ax.plot([e for e, _ in points], [a for _, a in points], "o-", color=color, label=label)
-        loss_ax.plot([e for e, _ in losses], [v for _, v in losses], color=color, linewidth=0.8, alpha=0.5)
+        acc_ax.plot([e for e, _ in points], [a for _, a in points], marker="o", label=label, **style)
+        loss_ax.plot([e for e, _ in losses], [v for _, v in losses], color=style["color"], linewidth=0.8, alpha=0.5)
         readouts.update("ranking the training places" if "rank" in r.get("readout", {}) else "fine-tuning" for r in runs)
     acc_ax.set_xlabel("pretraining epochs")
-    acc_ax.set_ylabel(f"dev accuracy after {' / '.join(sorted(readouts))} (%)")
+    acc_ax.set_ylabel(f"dev accuracy after {readouts.pop()} (%)" if len(readouts) == 1 else "dev accuracy (%)")
     loss_ax.set_ylabel("pretraining loss (thin lines)")
     if len(curves) > 1:
         acc_ax.legend(loc="upper left")
@@ -522,3 +524,38 @@ def plot_accuracy_curves(curves: dict[str, list[dict]], path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def readout_curves(
+    readouts: dict[str, dict], losses: dict, loss_runs: list[str]
+) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """`plot_accuracy_curves` input for a run read out several ways, from the committed files that gather it:
+    `readouts` maps a readout's name to a file like `docs/results/reproduce/faithful_rank_vs_epochs.json` (points per
+    variant), and the variant's pretraining loss is `losses["runs"][run][variant]` ({epoch: loss}, as in
+    `pretrain_losses.json`) joined over `loss_runs` in order, a later run's epochs replacing an earlier one's. One
+    label per variant and readout; the loss line goes with each variant's first readout. Returns the curves and their
+    styles: one colour per variant, one line style per readout."""
+    import matplotlib.pyplot as plt
+
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    linestyles = ["-", "--", ":", "-."]
+    curves: dict[str, list[dict]] = {}
+    styles: dict[str, dict] = {}
+    variants = list(dict.fromkeys(v for readout in readouts.values() for v in readout["variants"]))
+    for color, variant in zip(colors, variants):
+        joined: dict[int, float] = {}
+        for run in loss_runs:
+            if run not in losses["runs"]:
+                raise KeyError(f"no run {run!r} in the losses file; it has {sorted(losses['runs'])}")
+            joined.update({int(e): loss for e, loss in losses["runs"][run].get(variant, {}).items()})
+        loss_line = [{"epoch": e, "loss": joined[e]} for e in sorted(joined)]
+        for linestyle, (name, readout) in zip(linestyles, readouts.items()):
+            if variant not in readout["variants"]:
+                continue
+            points = readout["variants"][variant]["points"]
+            kind = "rank" if name.startswith("rank") else "finetune"
+            label = f"{variant}, {name}"
+            curves[label] = [{"points": points, "pretraining_loss": loss_line, "readout": {kind: {}}}]
+            styles[label] = {"color": color, "linestyle": linestyle}
+            loss_line = []
+    return curves, styles

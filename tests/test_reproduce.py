@@ -17,6 +17,7 @@ from hf_birthplace.reproduce import (
     markdown_table,
     progress,
     progress_table,
+    readout_curves,
     run_reproduction,
     seed_output_dir,
     stage_names,
@@ -243,6 +244,39 @@ def test_the_readme_table_is_the_one_generated_from_the_recorded_results():
     table = readme.split("<!-- reproduce-table -->\n", 1)[1].split("\n<!-- /reproduce-table -->", 1)[0]
     results = json.loads((ROOT / "docs" / "results" / "reproduce" / "results.json").read_text())
     assert table == markdown_table(results), "regenerate: python scripts/reproduce.py --table docs/results/reproduce/results.json"
+
+
+def test_readout_curves_join_a_continued_runs_losses_and_style_each_variant_and_readout(tmp_path):
+    point = {"epoch": 50, "dev_accuracy": 0.05}
+    ranked = {"variants": {"vanilla": {"points": [point]}, "synthesizer": {"points": [point]}}}
+    tuned = {"variants": {"vanilla": {"points": [{"epoch": 50, "dev_accuracy": 0.03}]}}}
+    losses = {"runs": {
+        "start": {"vanilla": {"1": 3.0, "2": 2.5}, "synthesizer": {"1": 2.9}},
+        "more": {"vanilla": {"2": 2.4, "3": 2.2}},
+    }}
+    curves, styles = readout_curves({"ranked": ranked, "fine-tuned": tuned}, losses, ["start", "more"])
+    assert list(curves) == ["vanilla, ranked", "vanilla, fine-tuned", "synthesizer, ranked"]
+    (vanilla,) = curves["vanilla, ranked"]
+    joined = [{"epoch": 1, "loss": 3.0}, {"epoch": 2, "loss": 2.4}, {"epoch": 3, "loss": 2.2}]  # "more" replaces epoch 2
+    assert vanilla["pretraining_loss"] == joined
+    assert vanilla["readout"] == {"rank": {}} and curves["vanilla, fine-tuned"][0]["readout"] == {"finetune": {}}
+    assert curves["vanilla, fine-tuned"][0]["pretraining_loss"] == []  # one loss line per variant
+    assert curves["synthesizer, ranked"][0]["pretraining_loss"] == [{"epoch": 1, "loss": 2.9}]
+    colors = [styles[label]["color"] for label in curves]
+    assert colors[0] == colors[1] != colors[2]
+    assert styles["vanilla, ranked"]["linestyle"] != styles["vanilla, fine-tuned"]["linestyle"]
+    with pytest.raises(KeyError, match="no run 'lost'"):
+        readout_curves({"ranked": ranked}, losses, ["start", "lost"])
+
+
+def test_the_faithful_runs_figure_draws_from_the_committed_results(tmp_path):
+    plot = runpy.run_path(str(ROOT / "scripts" / "plot_readout_curves.py"), run_name="not_main")["main"]
+    figure = tmp_path / "faithful.png"
+    curves = plot(["--output_path", str(figure)])
+    assert {"vanilla, ranked", "vanilla, fine-tuned", "synthesizer, ranked", "synthesizer, fine-tuned"} <= set(curves)
+    assert figure.stat().st_size > 0
+    with pytest.raises(ValueError, match="give one each"):
+        plot(["--output_path", str(figure), "--names", "ranked"])
 
 
 def test_stages_runs_only_the_named_stages_and_keeps_recorded_rows(a5_data_dir, tmp_path):
