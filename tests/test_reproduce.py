@@ -246,7 +246,7 @@ def test_the_readme_table_is_the_one_generated_from_the_recorded_results():
     assert table == markdown_table(results), "regenerate: python scripts/reproduce.py --table docs/results/reproduce/results.json"
 
 
-def test_readout_curves_join_a_continued_runs_losses_and_style_each_variant_and_readout(tmp_path):
+def test_readout_curves_join_a_continued_runs_losses_and_style_each_variant_and_readout():
     point = {"epoch": 50, "dev_accuracy": 0.05}
     ranked = {"variants": {"vanilla": {"points": [point]}, "synthesizer": {"points": [point]}}}
     tuned = {"variants": {"vanilla": {"points": [{"epoch": 50, "dev_accuracy": 0.03}]}}}
