@@ -302,9 +302,14 @@ def _merge_results(path: str, results: dict, stages: set[str]) -> None:
     merged = _read_results(path)
     merged.update({key: value for key, value in results.items() if key != "stages"})
     merged.setdefault("stages", {}).update({name: results["stages"][name] for name in stages})
+    _replace_json(path, merged)
+
+
+def _replace_json(path: str, payload: dict) -> None:
+    """Write `payload` beside `path` and rename it into place, so that a reader never sees half a file."""
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
-        json.dump(merged, f, indent=2)
+        json.dump(payload, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
 
@@ -354,9 +359,8 @@ def progress(output_dir: str, recent_epochs: int = 10) -> list[dict]:
         if not os.path.isdir(path):
             continue
         done = _done(path)
-        folder = path if done else get_last_checkpoint(path)  # what a resumed run continues from
-        state_path = folder and os.path.join(folder, "trainer_state.json")
-        if not state_path or not os.path.exists(state_path):
+        state_path = _state_path(path)
+        if state_path is None:
             rows.append({"stage": name, "done": done, "epoch": 0.0, "epochs": None, "loss": None,
                          "wall_seconds": 0.0, "seconds_per_epoch": None, "eta_hours": None})
             continue
@@ -379,6 +383,47 @@ def progress(output_dir: str, recent_epochs: int = 10) -> list[dict]:
                      "loss": logs[-1]["loss"] if logs else None, "wall_seconds": wall,
                      "seconds_per_epoch": pace, "eta_hours": eta})
     return rows
+
+
+def _state_path(stage_dir: str) -> str | None:
+    """The trainer_state.json of a finished stage, or of an unfinished one's newest checkpoint (what a resumed run
+    continues from); None before the first checkpoint."""
+    folder = stage_dir if _done(stage_dir) else get_last_checkpoint(stage_dir)
+    path = folder and os.path.join(folder, "trainer_state.json")
+    return path if path and os.path.exists(path) else None
+
+
+def record_losses(output_dir: str, losses_path: str, run: str, description: str, variants=("vanilla", "synthesizer")):
+    """Add to `losses_path` (like docs/results/reproduce/pretrain_losses.json) run `run`: the per-epoch pretraining
+    losses (the Trainer's logged mean over an epoch, 4 decimals) of each variant's pretraining under `output_dir` that
+    come after the last epoch the file's `continued_run` (the sessions the running run is made of, in order) records,
+    and append `run` to that list. Returns {variant: [first epoch,
+    last epoch]} of what was added."""
+    losses = _load_json(losses_path)
+    if run in losses["runs"]:
+        raise ValueError(f"{losses_path}: run {run!r} is already recorded")
+    earlier = losses.setdefault("continued_run", [])
+    entry, added = {"description": description}, {}
+    for variant in variants:
+        stage_dir = os.path.join(output_dir, f"{variant}.pretrain")
+        state_path = _state_path(stage_dir) if os.path.isdir(stage_dir) else None
+        if state_path is None:
+            raise ValueError(f"record_losses: {stage_dir} has no trainer_state.json to read losses from")
+        recorded = [int(e) for name in earlier for e in losses["runs"][name].get(variant, {})]
+        after = max(recorded, default=0)
+        epochs = {
+            int(log["epoch"]): round(log["loss"], 4)
+            for log in _load_json(state_path)["log_history"]
+            if "loss" in log and float(log["epoch"]).is_integer() and log["epoch"] > after
+        }
+        if not epochs:
+            raise ValueError(f"record_losses: {state_path} logs no epoch after {after}, the last one recorded")
+        entry[variant] = {str(e): epochs[e] for e in sorted(epochs)}
+        added[variant] = [min(epochs), max(epochs)]
+    losses["runs"][run] = entry
+    earlier.append(run)
+    _replace_json(losses_path, losses)
+    return added
 
 
 def progress_table(rows: list[dict]) -> str:

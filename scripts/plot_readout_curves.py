@@ -28,9 +28,10 @@ class ReadoutPlotArguments:
         metadata={"help": "One name per readout file; a name starting with 'rank' marks a ranking readout."})
     losses: str = field(
         default=os.path.join(RESULTS, "pretrain_losses.json"), metadata={"help": "Per-epoch pretraining losses."})
-    loss_runs: list[str] = field(
-        default_factory=lambda: ["original_batches_s17", "original_batches_s18", "original_batches_s19"],
-        metadata={"help": "The losses file's runs that make up this run, in order (a continuation after its start)."})
+    loss_runs: list[str] | None = field(
+        default=None,
+        metadata={"help": "The losses file's runs that make up this run, in order (a continuation after its start); "
+                          "default: the file's continued_run, which scripts/reproduce.py --record_losses extends."})
 
 
 def main(args: list[str] | None = None) -> dict:
@@ -43,7 +44,7 @@ def main(args: list[str] | None = None) -> dict:
             readouts[name] = json.load(f)
     with open(plot_args.losses, encoding="utf-8") as f:
         losses = json.load(f)
-    curves, styles = readout_curves(readouts, losses, plot_args.loss_runs)
+    curves, styles = readout_curves(readouts, losses, plot_args.loss_runs or losses["continued_run"])
     plot_accuracy_curves(curves, plot_args.output_path, styles)
     return curves
 

@@ -9,6 +9,8 @@ pretraining, vanilla and synthesizer pretrain + finetune; dev accuracy for each,
     python scripts/reproduce.py --data_dir ... --stages vanilla.pretrain,vanilla.finetune   # only these stages
     python scripts/reproduce.py --data_dir ... --continue_from docs/results/reproduce   # from its committed checkpoints
     python scripts/reproduce.py --export_to docs/results/reproduce     # the newest checkpoints, compact, to commit
+    python scripts/reproduce.py --record_losses docs/results/reproduce/pretrain_losses.json \
+        --loss_run original_batches_s20 --loss_run_description "session 20: ..."   # the epochs this session added
 
 Run it again after an interruption: finished stages are skipped and a training stage resumes from its last
 checkpoint.
@@ -23,6 +25,7 @@ from hf_birthplace.reproduce import (
     markdown_table,
     progress,
     progress_table,
+    record_losses,
     run_reproduction,
     stage_names,
 )
@@ -55,6 +58,17 @@ class ReproduceArguments:
             "directory, its optimizer state in bfloat16 (half the size), for --continue_from on another machine."
         },
     )
+    record_losses: str | None = field(
+        default=None,
+        metadata={
+            "help": "Only add to this losses file (docs/results/reproduce/pretrain_losses.json) the per-epoch "
+            "pretraining losses under --output_dir after the last epoch its continued_run records, as --loss_run."
+        },
+    )
+    loss_run: str | None = field(default=None, metadata={"help": "With --record_losses: the new run's name."})
+    loss_run_description: str = field(
+        default="", metadata={"help": "With --record_losses: what the new run is (session, where it continued from)."}
+    )
     table: str | None = field(default=None, metadata={"help": "Only print the markdown table of this results.json."})
     progress: str | None = field(
         default=None,
@@ -75,6 +89,13 @@ def main(args: list[str] | None = None) -> dict:
         written = export_checkpoints(a.output_dir, a.export_to, stages)
         print("\n".join(written) or f"nothing newer than {a.export_to} holds")
         return {"exported": written}
+    if a.record_losses:
+        if not a.loss_run:
+            raise SystemExit("reproduce.py: --record_losses needs --loss_run, the new run's name")
+        variants = tuple(a.variants.split(","))
+        added = record_losses(a.output_dir, a.record_losses, a.loss_run, a.loss_run_description, variants)
+        print("\n".join(f"{variant}: epochs {first}-{last}" for variant, (first, last) in added.items()))
+        return {"recorded": added}
     if a.table:
         with open(a.table) as f:
             results = json.load(f)

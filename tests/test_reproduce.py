@@ -141,6 +141,43 @@ def test_progress_names_a_truncated_trainer_state(tmp_path):
         progress(str(tmp_path))
 
 
+def test_record_losses_adds_the_epochs_after_the_continued_run_and_extends_it(tmp_path):
+    out, losses_path = tmp_path / "out", tmp_path / "pretrain_losses.json"
+    earlier = {"vanilla": {"1": 3.0, "2": 2.5}, "synthesizer": {"1": 2.9}}
+    other = {"vanilla": {"1": 9.0, "2": 9.0, "3": 9.0}}  # not part of the continued run: ignored
+    losses_path.write_text(json.dumps({"continued_run": ["start"], "runs": {"start": earlier, "other": other}}))
+    # The newest checkpoint logs every epoch since the start, and an older one is left beside it.
+    _trainer_state(out / "vanilla.pretrain" / "checkpoint-92", 4.0, 650,
+                   [(1.0, 3.0, 60.0), (2.0, 2.5, 120.0), (3.0, 2.345678, 180.0), (4.0, 2.2, 240.0)], 241.0)
+    _trainer_state(out / "vanilla.pretrain" / "checkpoint-69", 3.0, 650, [(3.0, 7.0, 180.0)], 181.0)
+    _trainer_state(out / "synthesizer.pretrain" / "checkpoint-69", 3.0, 650,
+                   [(1.0, 2.9, 60.0), (1.5, 2.7, 90.0), (2.0, 2.6, 120.0), (3.0, 2.4, 180.0)], 181.0)
+    reproduce = runpy.run_path(str(ROOT / "scripts" / "reproduce.py"), run_name="not_main")["main"]
+
+    args = ["--output_dir", str(out), "--record_losses", str(losses_path), "--loss_run", "more"]
+    recorded = reproduce([*args, "--loss_run_description", "continued"])
+
+    assert recorded == {"recorded": {"vanilla": [3, 4], "synthesizer": [2, 3]}}
+    losses = json.loads(losses_path.read_text())
+    assert losses["continued_run"] == ["start", "more"]
+    assert losses["runs"]["more"] == {
+        "description": "continued",
+        "vanilla": {"3": 2.3457, "4": 2.2},
+        "synthesizer": {"2": 2.6, "3": 2.4},  # whole epochs only
+    }
+    assert losses["runs"]["start"] == earlier and losses["runs"]["other"] == other
+    assert sorted(os.listdir(tmp_path)) == ["out", "pretrain_losses.json"]  # no temporary file left behind
+    with pytest.raises(ValueError, match="run 'more' is already recorded"):
+        reproduce(args)
+    with pytest.raises(ValueError, match=r"checkpoint-92/trainer_state.json logs no epoch after 4"):
+        reproduce([*args[:-1], "again"])
+    with pytest.raises(ValueError, match=r"nowhere/vanilla.pretrain has no trainer_state.json"):
+        reproduce(["--output_dir", str(tmp_path / "nowhere"), *args[2:-1], "elsewhere"])
+    with pytest.raises(SystemExit, match="needs --loss_run"):
+        reproduce(args[:-2])
+    assert json.loads(losses_path.read_text()) == losses  # a refused call writes nothing
+
+
 def test_seed_output_dir_copies_only_newer_checkpoints_and_missing_rows(tmp_path):
     source, out = tmp_path / "committed", tmp_path / "out"
     _trainer_state(source / "vanilla.pretrain" / "checkpoint-230", 10.0, 650, [(10.0, 2.9, 600.0)], 601.0)
