@@ -513,7 +513,13 @@ def accuracy_against_epochs(
             point = {"epoch": epoch + epoch_offset, "dev_accuracy": json.load(f)["accuracy"]}
         with open(os.path.join(out, "dev.predictions"), encoding="utf-8") as f:
             answers = f.read().splitlines()
-        points.append({**point, **answer_statistics(answers, [line.gold for line in gold_lines])})
+        point.update(answer_statistics(answers, [line.gold for line in gold_lines]))
+        finetune_state = os.path.join(out, "trainer_state.json")
+        if rank_settings is None and os.path.exists(finetune_state):
+            logged = [log["loss"] for log in _load_json(finetune_state)["log_history"] if "loss" in log]
+            if logged:
+                point["finetune_final_loss"] = round(logged[-1], 4)
+        points.append(point)
     losses = [
         {"epoch": e["epoch"] + epoch_offset, "loss": e["loss"]}
         for e in state["log_history"]
@@ -532,6 +538,44 @@ def accuracy_against_epochs(
     write_json(os.path.join(output_dir, "accuracy_vs_epochs.json"), results)
     _plot_accuracy_against_epochs(results, os.path.join(output_dir, "accuracy_vs_epochs.png"))
     return results
+
+
+def record_readout(record_path: str, variant: str, results: dict, session: int, command: str) -> list[int]:
+    """Add the points of an `accuracy_against_epochs` result to `record_path`, a readout record of one run across
+    sessions like docs/results/reproduce/faithful_rank_vs_epochs.json (`variants[variant]["points"]`, `commands`).
+
+    Each point is marked with `session` and put in epoch order; a point that an earlier session recorded at the same
+    epoch with other answers moves to `replaced_points` (a run continued from another copy can differ), one recorded
+    with the same answers stays. `command` (what produced the points) is appended to `commands` once. The record's
+    readout settings must equal the result's. Returns the epochs added.
+    """
+    record = _load_json(record_path)
+    if variant not in record["variants"]:
+        raise ValueError(f"{record_path}: no variant {variant!r}; it has {sorted(record['variants'])}")
+    entry = record["variants"][variant]
+    recorded_readout = entry.get("readout", record.get("readout"))
+    if recorded_readout is not None and recorded_readout != results["readout"]:
+        raise ValueError(f"{record_path}: records readout {recorded_readout}, not this one's {results['readout']}")
+    by_epoch = {point["epoch"]: point for point in entry["points"]}
+    added = []
+    for point in results["points"]:
+        old = by_epoch.get(point["epoch"])
+        same = old is not None and all(
+            old.get(key) == value for key, value in point.items() if key != "finetune_final_loss"
+        )
+        if same:
+            continue
+        if old is not None:
+            entry.setdefault("replaced_points", []).append(old)
+        by_epoch[point["epoch"]] = {**point, "session": session}
+        added.append(point["epoch"])
+    entry["points"] = [by_epoch[epoch] for epoch in sorted(by_epoch)]
+    if added:
+        line = f"{command}  (session {session})"
+        if line not in record.setdefault("commands", []):
+            record["commands"].append(line)
+        _replace_json(record_path, record)
+    return added
 
 
 def _plot_accuracy_against_epochs(results: dict, path: str) -> None:

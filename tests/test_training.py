@@ -272,13 +272,23 @@ def test_accuracy_against_epochs_scores_every_saved_epoch_and_resumes(tiny_world
     # --original_code_args fine-tunes as make reproduce does, and the JSON says so.
     monkeypatch.undo()
     real_finetune = reproduce.finetune_quietly
-    monkeypatch.setattr(reproduce, "finetune_quietly", lambda *a, **k: calls.append(k) or real_finetune(*a, **k))
+
+    def finetune_logging_a_loss(checkpoint, data_args, output_dir, **overrides):  # too few steps here to log one
+        calls.append(overrides)
+        real_finetune(checkpoint, data_args, output_dir, **overrides)
+        state = json.loads((Path(output_dir) / "trainer_state.json").read_text())
+        state["log_history"].insert(-1, {"loss": 1.23456, "step": 1})
+        (Path(output_dir) / "trainer_state.json").write_text(json.dumps(state))
+
+    monkeypatch.setattr(reproduce, "finetune_quietly", finetune_logging_a_loss)
     args[args.index(str(out))] = str(tmp_path / "faithful")
     faithful = script_main("accuracy_vs_epochs")(
         args + ["--epochs", "2", "--original_code_args", "--per_device_train_batch_size", "8"])
     assert [p["epoch"] for p in faithful["points"]] == [2] and len(calls) == 1
     assert calls[0].items() >= ORIGINAL_CODE_ARGS.items()
     assert faithful["readout"]["finetune"].items() >= ORIGINAL_CODE_ARGS.items()
+    assert faithful["points"][0]["finetune_final_loss"] == 1.2346  # the fine-tuning's last logged loss
+    assert "finetune_final_loss" not in results["points"][0]  # none logged
 
 
 def test_accuracy_against_epochs_can_rank_places_with_an_epoch_offset(tiny_world, tmp_path, monkeypatch):
@@ -320,6 +330,41 @@ def test_accuracy_against_epochs_can_rank_places_with_an_epoch_offset(tiny_world
     assert list(curves) == ["a", "b"] and figure.stat().st_size > 0
     with pytest.raises(ValueError, match="one label per file"):
         script_main("plot_accuracy_curves")(["--curves", curve, "--labels", "a", "b", "--output_path", str(figure)])
+
+
+def test_accuracy_against_epochs_records_its_points_into_a_record_across_sessions(tiny_world, tmp_path, monkeypatch):
+    pre, out, record = tmp_path / "vanilla.pretrain", tmp_path / "curve", tmp_path / "record.json"
+    data = ["--data_dir", str(tiny_world), "--corpus_path", "wiki.txt"]
+    script_main("pretrain")(data + TINY + QUIET + ["--output_dir", str(pre), "--num_train_epochs", "2",
+                                                   "--per_device_train_batch_size", "4", "--save_model_every_epochs", "1"])
+    readout = {"rank": {"prompt": "{name}. Born in ", "pmi_weight": 0.0}}
+    earlier = {"epoch": 2, "dev_accuracy": 1.0, "correct": 2, "session": 7}  # another copy of the run answered so
+    record.write_text(json.dumps({"commands": ["an older command"], "variants": {
+        "vanilla": {"readout": readout, "points": [{"epoch": 5, "dev_accuracy": 0.5, "session": 7}, earlier]}}}))
+    args = data + ["--finetune_corpus_path", "train.tsv", "--pretrain_dir", str(pre), "--output_dir", str(out),
+                   "--dev_path", "dev.tsv", "--readout", "rank", "--record_into", str(record)]
+    with pytest.raises(ValueError, match="needs --record_session"):
+        script_main("accuracy_vs_epochs")(args)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # read only for the command recorded: torch's threads are set already
+    results = script_main("accuracy_vs_epochs")(args + ["--record_session", "8", "--epochs", "1", "2"])
+    entry = json.loads(record.read_text())["variants"]["vanilla"]
+    assert [p["epoch"] for p in entry["points"]] == [1, 2, 5]
+    assert entry["points"][:2] == [{**point, "session": 8} for point in results["points"]]
+    assert entry["replaced_points"] == [earlier]
+    commands = json.loads(record.read_text())["commands"]
+    assert commands[0] == "an older command" and len(commands) == 2
+    assert commands[1].startswith("OMP_NUM_THREADS=1 python scripts/accuracy_vs_epochs.py --data_dir")
+    assert "--record" not in commands[1] and commands[1].endswith("--epochs 1 2  (session 8)")
+
+    # The same answers again add nothing; another readout's points do not go into this record.
+    before = record.read_text()
+    script_main("accuracy_vs_epochs")(args + ["--record_session", "9"])
+    assert record.read_text() == before
+    with pytest.raises(ValueError, match="records readout"):
+        script_main("accuracy_vs_epochs")(args + ["--record_session", "9", "--rank_pmi_weight", "0.5",
+                                                  "--output_dir", str(tmp_path / "other")])
+    with pytest.raises(ValueError, match="no variant 'synthesizer'"):
+        script_main("accuracy_vs_epochs")(args + ["--record_session", "9", "--record_variant", "synthesizer"])
 
 
 @pytest.mark.parametrize("config", sorted((ROOT / "scripts" / "configs").glob("*_finetune_*.json")) + sorted(
