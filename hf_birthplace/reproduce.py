@@ -29,6 +29,7 @@ import os
 import platform
 import shutil
 import subprocess
+from decimal import ROUND_HALF_UP, Decimal
 
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -648,3 +649,32 @@ def readout_curves(
             styles[label] = {"color": color, "linestyle": linestyle}
             loss_line = []
     return curves, styles
+
+
+def readout_table(readouts: dict[str, dict]) -> str:
+    """The README's table of one readout file per name in `readouts` (like `readout_curves`'): a row per variant and
+    readout, a column per epoch any of them scored, each cell `accuracy (right answers; right if shuffled)`, where
+    the last is `expected_correct_if_shuffled`, what the same answers would get right shuffled among the people."""
+    rows = {
+        f"{variant}, {name}": {point["epoch"]: point for point in entry["points"]}
+        for name, readout in readouts.items()
+        for variant, entry in readout["variants"].items()
+    }
+    epochs = sorted({epoch for points in rows.values() for epoch in points})
+    lines = [
+        "| pretraining epochs | " + " | ".join(map(str, epochs)) + " |",
+        "| --- |" + " --- |" * len(epochs),
+    ]
+    for label, points in rows.items():
+        cells = [
+            f"{_one_decimal(100 * p['dev_accuracy'])}% ({p['correct']}; "
+            f"{_one_decimal(p['expected_correct_if_shuffled'])})" if (p := points.get(epoch)) else "–"
+            for epoch in epochs
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _one_decimal(value: float) -> str:
+    """`value` to one decimal, halves up as written (23.65 -> 23.7, where the float's own digits give 23.6)."""
+    return str(Decimal(repr(value)).quantize(Decimal("0.1"), ROUND_HALF_UP))

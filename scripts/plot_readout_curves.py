@@ -1,5 +1,5 @@
 """The faithful run's figure: dev accuracy of its saved pretraining models, ranked and fine-tuned, with the
-pretraining loss, against epochs, from the committed results.
+pretraining loss, against epochs, from the committed results; prints the README's table of each readout.
 
     python scripts/plot_readout_curves.py --output_path docs/results/reproduce/faithful_vs_epochs.png
 """
@@ -8,7 +8,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from hf_birthplace.reproduce import plot_accuracy_curves, readout_curves
+from hf_birthplace.reproduce import plot_accuracy_curves, readout_curves, readout_table
 from hf_birthplace.training import parse_args
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "results", "reproduce")
@@ -46,6 +46,8 @@ def main(args: list[str] | None = None) -> dict:
         losses = json.load(f)
     curves, styles = readout_curves(readouts, losses, plot_args.loss_runs or losses["continued_run"])
     plot_accuracy_curves(curves, plot_args.output_path, styles)
+    for name, readout in readouts.items():
+        print(f"{readout_table({name: readout})}\n")
     return curves
 
 

@@ -18,6 +18,7 @@ from hf_birthplace.reproduce import (
     progress,
     progress_table,
     readout_curves,
+    readout_table,
     run_reproduction,
     seed_output_dir,
     stage_names,
@@ -306,12 +307,31 @@ def test_readout_curves_join_a_continued_runs_losses_and_style_each_variant_and_
         readout_curves({"ranked": ranked}, losses, ["start", "lost"])
 
 
-def test_the_faithful_runs_figure_draws_from_the_committed_results(tmp_path):
+def test_readout_table_has_a_column_per_epoch_scored_and_a_dash_where_a_row_has_none():
+    def point(epoch, correct, shuffled):
+        return {"epoch": epoch, "dev_accuracy": correct / 500, "correct": correct, "expected_correct_if_shuffled": shuffled}
+
+    ranked = {"variants": {"vanilla": {"points": [point(100, 27, 23.65)]},
+                           "synthesizer": {"points": [point(50, 25, 24.5), point(100, 34, 20.4)]}}}
+    assert readout_table({"ranked": ranked}).splitlines() == [
+        "| pretraining epochs | 50 | 100 |",
+        "| --- | --- | --- |",
+        "| vanilla, ranked | – | 5.4% (27; 23.7) |",  # halves round up, as written, not as the float's digits
+        "| synthesizer, ranked | 5.0% (25; 24.5) | 6.8% (34; 20.4) |",
+    ]
+
+
+def test_the_faithful_runs_figure_and_readme_tables_come_from_the_committed_results(tmp_path, capsys):
     plot = runpy.run_path(str(ROOT / "scripts" / "plot_readout_curves.py"), run_name="not_main")["main"]
     figure = tmp_path / "faithful.png"
     curves = plot(["--output_path", str(figure)])
     assert {"vanilla, ranked", "vanilla, fine-tuned", "synthesizer, ranked", "synthesizer, fine-tuned"} <= set(curves)
     assert figure.stat().st_size > 0
+    tables = capsys.readouterr().out.strip().split("\n\n")
+    assert len(tables) == 2 and tables[0].startswith("| pretraining epochs | 50 | 100 |")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for table in tables:
+        assert table in readme, f"README.md lacks this readout table (scripts/plot_readout_curves.py):\n{table}"
     with pytest.raises(ValueError, match="give one each"):
         plot(["--output_path", str(figure), "--names", "ranked"])
 
