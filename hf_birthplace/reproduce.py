@@ -546,8 +546,8 @@ def record_readout(record_path: str, variant: str, results: dict, session: int, 
     sessions like docs/results/reproduce/faithful_rank_vs_epochs.json (`variants[variant]["points"]`, `commands`).
 
     Each point is marked with `session` and put in epoch order; a point that an earlier session recorded at the same
-    epoch with other answers moves to `replaced_points` (a run continued from another copy can differ), one recorded
-    with the same answers stays. `command` (what produced the points) is appended to `commands` once. The record's
+    epoch with another score or other answer statistics moves to `replaced_points` (a run continued from another copy
+    can differ), one recorded with the same stays. `command` (what produced the points) is appended to `commands` once. The record's
     readout settings must equal the result's. Returns the epochs added.
     """
     record = _load_json(record_path)

@@ -356,7 +356,7 @@ def test_accuracy_against_epochs_records_its_points_into_a_record_across_session
     assert commands[1].startswith("OMP_NUM_THREADS=1 python scripts/accuracy_vs_epochs.py --data_dir")
     assert "--record" not in commands[1] and commands[1].endswith("--epochs 1 2  (session 8)")
 
-    # The same answers again add nothing; another readout's points do not go into this record.
+    # The same results again add nothing; another readout's points do not go into this record.
     before = record.read_text()
     script_main("accuracy_vs_epochs")(args + ["--record_session", "9"])
     assert record.read_text() == before
