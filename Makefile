@@ -43,7 +43,8 @@ reproduce-continue: setup
 	synthesizer=$$?; wait $$vanilla && test $$synthesizer -eq 0
 
 # The newest checkpoint of each unfinished pretraining under $(OUT)/reproduce, copied into docs/results/reproduce with
-# the optimizer state in bfloat16 (~26 MB each), to commit before the machine goes; reproduce-continue reads it back.
+# the optimizer state in bfloat16 (~26 MB each), or a finished one's final model, to commit before the machine goes;
+# reproduce-continue reads it back.
 reproduce-save:
 	$(PYTHON) scripts/reproduce.py --output_dir $(OUT)/reproduce --export_to docs/results/reproduce
 

@@ -20,8 +20,8 @@ that finished it, the last machine and the commit go to `results.json`; `markdow
 only the named stages and keeps the others' rows. Two processes may share an output directory, one variant each
 (`variants=("synthesizer",)` in the second): each merges only the stages it ran into `results.json`.
 `continue_from` seeds the output directory from a copy of another run's (e.g. one committed from another machine), so
-that the run continues from that copy's newest checkpoints; `export_checkpoints` writes such a copy, small enough to
-commit.
+that the run continues from that copy's newest checkpoints (or takes its finished pretrainings' models);
+`export_checkpoints` writes such a copy, small enough to commit.
 """
 
 import json
@@ -206,8 +206,9 @@ def _newer_checkpoint(source_dir: str, target_dir: str) -> str | None:
 def seed_output_dir(source: str, output_dir: str, stages) -> list[str]:
     """Copy into `output_dir` what another copy of a run holds and it lacks; returns the checkpoints copied.
 
-    For each unfinished training stage of `stages`, `source`'s newest checkpoint when it is newer than `output_dir`'s
-    (a resumed stage continues from the newest); and the rows of `source`'s results.json that `output_dir`'s lacks (a
+    For each unfinished training stage of `stages`, `source`'s final model when `source` finished it (its own files,
+    no checkpoints), else `source`'s newest checkpoint when it is newer than `output_dir`'s (a resumed stage continues
+    from the newest); and the rows of `source`'s results.json that `output_dir`'s lacks (a
     stage recorded there, e.g. `--stages` leaving it out, keeps its row). Nothing of `output_dir` is overwritten.
     """
     if not os.path.isdir(source):
@@ -215,6 +216,10 @@ def seed_output_dir(source: str, output_dir: str, stages) -> list[str]:
     copied = []
     for name in stages:
         theirs_dir, ours_dir = os.path.join(source, name), os.path.join(output_dir, name)
+        if name in TRAINING_STAGES and _done(theirs_dir) and not _done(ours_dir):  # a finished pretraining's model
+            _copy_final_model(theirs_dir, ours_dir)
+            copied.append(ours_dir)
+            continue
         theirs = _newer_checkpoint(theirs_dir, ours_dir)
         if name not in TRAINING_STAGES or theirs is None or _done(ours_dir):
             continue
@@ -253,21 +258,42 @@ def compact_checkpoint(checkpoint: str, target: str) -> None:
     torch.save(state, os.path.join(target, "optimizer.pt"))
 
 
+def _copy_final_model(stage_dir: str, target_dir: str) -> None:
+    """A finished stage's own files (its final model, trainer_state.json, train_results.json, training recipe), not
+    its checkpoint-N or epoch-N folders."""
+    os.makedirs(target_dir, exist_ok=True)
+    for name in sorted(os.listdir(stage_dir)):
+        if os.path.isfile(os.path.join(stage_dir, name)):
+            shutil.copy2(os.path.join(stage_dir, name), os.path.join(target_dir, name))
+
+
+def _drop_checkpoints(stage_dir: str, keep: str | None = None) -> None:
+    for old in os.listdir(stage_dir):
+        if old.startswith("checkpoint-") and os.path.join(stage_dir, old) != keep:
+            shutil.rmtree(os.path.join(stage_dir, old))
+
+
 def export_checkpoints(output_dir: str, dest: str, stages) -> list[str]:
     """Put each unfinished training stage's newest checkpoint under `output_dir` into `dest` (laid out as `output_dir`
-    is, e.g. docs/results/reproduce) as a `compact_checkpoint`, replacing dest's older ones of that stage; returns the
-    checkpoints written. `seed_output_dir` (`--continue_from dest`) reads them back on another machine."""
+    is, e.g. docs/results/reproduce) as a `compact_checkpoint`, replacing dest's older ones of that stage, and each
+    finished pretraining's final model (without its checkpoints) in place of dest's checkpoints of it: the hours of a
+    run, so that another machine only fine-tunes. Returns what was written. `seed_output_dir` (`--continue_from dest`)
+    reads them back on another machine."""
     written = []
     for name in stages:
         ours_dir, theirs_dir = os.path.join(output_dir, name), os.path.join(dest, name)
+        if name.endswith(".pretrain") and _done(ours_dir):
+            if not _done(theirs_dir):
+                _copy_final_model(ours_dir, theirs_dir)
+                _drop_checkpoints(theirs_dir)
+                written.append(theirs_dir)
+            continue
         ours = _newer_checkpoint(ours_dir, theirs_dir)
         if name not in TRAINING_STAGES or ours is None or _done(ours_dir):
             continue
         target = os.path.join(theirs_dir, os.path.basename(ours))
         compact_checkpoint(ours, target)
-        for old in os.listdir(theirs_dir):
-            if old.startswith("checkpoint-") and os.path.join(theirs_dir, old) != target:
-                shutil.rmtree(os.path.join(theirs_dir, old))
+        _drop_checkpoints(theirs_dir, keep=target)
         written.append(target)
     return written
 

@@ -8,7 +8,7 @@ pretraining, vanilla and synthesizer pretrain + finetune; dev accuracy for each,
     python scripts/reproduce.py --progress outputs/reproduce              # epoch, loss, time left of each training
     python scripts/reproduce.py --data_dir ... --stages vanilla.pretrain,vanilla.finetune   # only these stages
     python scripts/reproduce.py --data_dir ... --continue_from docs/results/reproduce   # from its committed checkpoints
-    python scripts/reproduce.py --export_to docs/results/reproduce     # the newest checkpoints, compact, to commit
+    python scripts/reproduce.py --export_to docs/results/reproduce     # to commit: compact checkpoints, final models
     python scripts/reproduce.py --record_losses docs/results/reproduce/pretrain_losses.json \
         --loss_run original_batches_s20 --loss_run_description "session 20: ..."   # the epochs this session added
 
@@ -55,7 +55,8 @@ class ReproduceArguments:
         default=None,
         metadata={
             "help": "Only copy the newest checkpoint of each unfinished training stage under --output_dir into this "
-            "directory, its optimizer state in bfloat16 (half the size), for --continue_from on another machine."
+            "directory, its optimizer state in bfloat16 (half the size), and each finished pretraining's final model "
+            "in place of its checkpoints there, for --continue_from on another machine."
         },
     )
     record_losses: str | None = field(

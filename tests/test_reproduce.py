@@ -241,19 +241,52 @@ def test_export_checkpoints_writes_each_unfinished_stages_newest_compact_and_dro
     ]
 
 
-COMMITTED_CHECKPOINTS = sorted(ROOT.glob("docs/results/reproduce/*.pretrain/checkpoint-*"))
+def test_a_finished_pretraining_is_exported_as_its_final_model_and_seeded_as_finished(tmp_path):
+    out, dest, elsewhere = tmp_path / "out", tmp_path / "committed", tmp_path / "elsewhere"
+    _checkpoint_with_adam(out / "vanilla.pretrain" / "checkpoint-14950", 650.0)
+    (out / "vanilla.pretrain" / "epoch-600").mkdir()
+    for name, content in (("model.safetensors", b"final"), ("config.json", b"{}"), ("train_results.json", b"{}")):
+        (out / "vanilla.pretrain" / name).write_bytes(content)
+    _checkpoint_with_adam(dest / "vanilla.pretrain" / "checkpoint-12719", 553.0)  # the unfinished run's copy
+
+    written = export_checkpoints(str(out), str(dest), stage_names())
+
+    assert written == [str(dest / "vanilla.pretrain")]
+    assert sorted(p.name for p in (dest / "vanilla.pretrain").iterdir()) == [
+        "config.json", "model.safetensors", "train_results.json"  # no checkpoint, no epoch-N model
+    ]
+    assert export_checkpoints(str(out), str(dest), stage_names()) == []  # already there
+    _trainer_state(elsewhere / "vanilla.pretrain" / "checkpoint-23", 1.0, 650, [(1.0, 3.7, 60.0)], 61.0)
+    assert seed_output_dir(str(dest), str(elsewhere), stage_names()) == [str(elsewhere / "vanilla.pretrain")]
+    assert (elsewhere / "vanilla.pretrain" / "model.safetensors").read_bytes() == b"final"  # finished: not retrained
+    assert (elsewhere / "vanilla.pretrain" / "checkpoint-23").exists()  # nothing of the target is removed
+    assert seed_output_dir(str(dest), str(elsewhere), stage_names()) == []
 
 
-@pytest.mark.parametrize("checkpoint", COMMITTED_CHECKPOINTS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_the_committed_checkpoints_of_the_faithful_run_are_complete_and_resumable(checkpoint):
-    # `--continue_from docs/results/reproduce` resumes from these; a missing optimizer state would restart Adam.
-    names = {p.name for p in checkpoint.iterdir()}
-    assert {"model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= names
-    state = json.loads((checkpoint / "trainer_state.json").read_text())
-    assert state["global_step"] == int(checkpoint.name.split("-")[1])
-    assert state["num_train_epochs"] == 650
-    model, _ = load_checkpoint(str(checkpoint))
-    assert model.config.attention_type == checkpoint.parent.name.split(".")[0]
+COMMITTED_PRETRAININGS = sorted(ROOT.glob("docs/results/reproduce/*.pretrain"))
+
+
+@pytest.mark.parametrize("stage", COMMITTED_PRETRAININGS, ids=lambda p: p.name)
+def test_the_committed_pretrainings_of_the_faithful_run_are_final_models_or_resumable_checkpoints(stage):
+    # `--continue_from docs/results/reproduce` takes a finished pretraining's model as it is, and resumes an unfinished
+    # one from its checkpoint: a missing optimizer state would restart Adam.
+    assert stage.name in {"vanilla.pretrain", "synthesizer.pretrain"}
+    checkpoints = sorted(stage.glob("checkpoint-*"))
+    if (stage / "model.safetensors").exists():
+        assert checkpoints == []
+        state = json.loads((stage / "trainer_state.json").read_text())
+        assert round(state["epoch"]) == state["num_train_epochs"] == 650
+        model, _ = load_checkpoint(str(stage))
+    else:
+        assert len(checkpoints) == 1
+        (checkpoint,) = checkpoints
+        names = {p.name for p in checkpoint.iterdir()}
+        assert {"model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= names
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        assert state["global_step"] == int(checkpoint.name.split("-")[1])
+        assert state["num_train_epochs"] == 650
+        model, _ = load_checkpoint(str(checkpoint))
+    assert model.config.attention_type == stage.name.split(".")[0]
 
 
 def test_machine_names_the_cpu_model_where_linux_tells_it():
